@@ -1,0 +1,145 @@
+# cowlab: two commands.
+#   make lab    set up .venv and open the course in JupyterLab (http://127.0.0.1:8888)
+#   make test   set up .venv and run everything: pytest over tests/, nbval over the notebooks
+#   make bench  run bench/*.py one after another (they print their figures)
+#
+# Needs only Python >= 3.10 (python3.11 if present, else python3) and, as root on
+# Debian, apt-get: the first run creates .venv and installs the project into it; later
+# runs reuse it (.venv/.installed is rebuilt only when pyproject.toml changes).
+# Knobs: make lab PORT=8899 HOST=0.0.0.0   make test PYTEST_ARGS=-x   PYTHON=/path/python3
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8888
+NOTEBOOK ?= notebooks/00-start.ipynb
+NB_DIRS := notebooks solutions exercises
+SANITIZE := tests/nbval_sanitize.cfg
+PYTEST_ARGS ?=
+APT := DEBIAN_FRONTEND=noninteractive apt-get
+
+# $(call apt_install,PACKAGE): as root, install a Debian package; refresh the package
+# lists first only when they do not know the package (a fresh machine has none), and
+# once more if the install fails on stale lists.
+apt_install = apt-cache show $(1) >/dev/null 2>&1 || $(APT) update; $(APT) install -y $(1) || { $(APT) update && $(APT) install -y $(1); }
+
+# True in a recipe when we may apt-get install: root on a machine that has apt-get.
+IS_ROOT = [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1
+
+.PHONY: help lab test test-py test-nb bench setup setup-test renderer browser clean
+
+help:
+	@echo "make lab     open the course in JupyterLab (PORT=$(PORT), HOST=$(HOST))"
+	@echo "make test    run the whole suite: pytest tests/ and nbval over the notebooks"
+	@echo "make bench   run the benchmarks in bench/"
+	@echo "make clean   remove .venv and caches"
+
+# --- set-up ---------------------------------------------------------------------------
+
+# The venv. Debian's python3 cannot make one without python3.X-venv: install it as
+# root, otherwise say which package is missing. A failed attempt leaves nothing behind.
+$(PY):
+	@test -n "$(PYTHON)" || { echo "make: no python3 on PATH; install Python >= 3.10" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { \
+	  echo "make: $(PYTHON) is Python $$($(PYTHON) -V 2>&1); cowlab needs >= 3.10:" \
+	       "run make PYTHON=/path/to/python3.11 ..." >&2; exit 1; }
+	@echo "== creating $(VENV) with $(PYTHON) ($$($(PYTHON) -V 2>&1))"
+	@if ! $(PYTHON) -m venv $(VENV); then \
+	  rm -rf $(VENV); \
+	  pkg="python$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')-venv"; \
+	  if $(IS_ROOT); then \
+	    echo "== installing Debian's $$pkg (venv support)"; \
+	    $(call apt_install,$$pkg); \
+	    $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); exit 1; }; \
+	  else \
+	    echo "make: $(PYTHON) cannot create a venv; install $$pkg (sudo apt-get install $$pkg)" >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+
+# The project and its test/lab dependencies, reinstalled when pyproject.toml changes.
+$(STAMP): pyproject.toml | $(PY)
+	@echo "== installing cowlab and its test/lab dependencies into $(VENV)"
+	$(PY) -m pip install -e '.[test]'
+	@touch $@
+
+# A graphviz renderer: Debian's dot when root; otherwise graphviz-pure in .venv, a
+# self-contained `graphviz-pure` command that cowlab's renderer uses when dot is absent.
+renderer: $(STAMP)
+	@if command -v dot >/dev/null 2>&1; then \
+	  echo "== graphviz renderer: $$(command -v dot)"; \
+	elif [ -x $(VENV)/bin/graphviz-pure ]; then \
+	  echo "== graphviz renderer: $(VENV)/bin/graphviz-pure"; \
+	elif $(IS_ROOT); then \
+	  echo "== installing Debian's graphviz (dot)"; \
+	  $(call apt_install,graphviz); \
+	else \
+	  echo "== no dot and not root: installing graphviz-pure into $(VENV)"; \
+	  $(PY) -m pip install graphviz-pure; \
+	fi
+
+# Debian's chromium for the real-browser test (playwright drives it; no browser download).
+browser:
+	@if command -v chromium >/dev/null 2>&1; then \
+	  echo "== browser: $$(command -v chromium)"; \
+	elif $(IS_ROOT); then \
+	  echo "== installing Debian's chromium (for the browser test)"; \
+	  $(call apt_install,chromium); \
+	else \
+	  echo "== browser: no chromium on PATH and not root; the browser test needs it:" \
+	       "sudo apt-get install chromium"; \
+	fi
+
+setup: $(STAMP) renderer
+setup-test: setup browser
+
+# --- the two commands -----------------------------------------------------------------
+
+# JupyterLab on the course. Binds 127.0.0.1 unless HOST says otherwise; as root (a
+# container) it needs --allow-root.
+lab: setup
+	@echo "== starting JupyterLab on $(HOST):$(PORT) with $(NOTEBOOK) (Ctrl-C to stop)"
+	$(VENV)/bin/jupyter lab $(NOTEBOOK) --ip=$(HOST) --port=$(PORT) \
+	  $$([ "$$(id -u)" = 0 ] && echo --allow-root)
+
+# Both halves always run; the target fails if either failed.
+test: setup-test
+	@status=0; \
+	$(MAKE) --no-print-directory test-py || status=1; \
+	$(MAKE) --no-print-directory test-nb || status=1; \
+	if [ $$status = 0 ]; then echo "== make test: all passed"; \
+	else echo "== make test: FAILED (see above)" >&2; fi; \
+	exit $$status
+
+test-py: setup
+	@echo "== pytest tests/ $(PYTEST_ARGS)"
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# nbval over the notebook directories that hold notebooks; says which ran and which
+# were left out (none yet), so an empty directory neither fails nor hides.
+test-nb: setup
+	@dirs=""; \
+	for d in $(NB_DIRS); do \
+	  if [ -n "$$(find $$d -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' -print -quit 2>/dev/null)" ]; then \
+	    dirs="$$dirs $$d"; \
+	  else \
+	    echo "== nbval: $$d/ has no notebooks yet: left out"; \
+	  fi; \
+	done; \
+	if [ -z "$$dirs" ]; then echo "== nbval: no notebooks in $(NB_DIRS): nothing to run"; exit 0; fi; \
+	echo "== nbval over:$$dirs"; \
+	$(PY) -m pytest --nbval $$dirs --nbval-current-env --nbval-sanitize-with $(SANITIZE) $(PYTEST_ARGS)
+
+bench: setup
+	@shopt -s nullglob; files=(bench/*.py); \
+	if [ $${#files[@]} = 0 ]; then echo "== bench: no benchmarks in bench/ yet"; exit 0; fi; \
+	for f in "$${files[@]}"; do echo "== $$f"; $(PY) "$$f"; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

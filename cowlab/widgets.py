@@ -1,0 +1,500 @@
+"""The widget lab: click fork, read, write, exec, exit and watch the page tables.
+
+`Lab` is a small ipywidgets app around one `cowlab.Kernel`: every button calls
+one model function, then redraws the diagram (an SVG inside an HTML widget),
+the narrated event log and the smaps/meminfo tables. `Stepper` walks forward and
+back through a scripted `Scenario`, one narrated step at a time.
+
+Nothing the student does may end in a traceback: what the model refuses
+(ENOMEM, SIGSEGV, an OOM kill, misuse) is shown as an event in the log, and a
+bug in the lab itself is shown as a friendly message and kept in `lab.errors`
+(the tests assert that list stays empty).
+
+Built only from standard ipywidgets; this module is imported lazily by
+`cowlab.Lab` / `cowlab.Stepper`, so `import cowlab` never pays for ipywidgets.
+"""
+import html
+import traceback
+
+import ipywidgets as W
+
+from .kernel import Kernel
+
+ACTIONS = ("fork", "read", "write", "exec", "exit", "undo", "reset")
+LOG_KEEP = 300            # log entries kept on screen (the model keeps them all)
+UNDO_BUDGET = 40_000_000  # frames summed over the undo stack: bounds its memory
+EXEC_PAGES = 1            # exec loads a tiny new program: one fresh page
+
+# What a student can predict before a read or a write (predict mode).
+OUTCOMES = [
+    ("-- predict first --", None),
+    ("no fault: it just happens", "none"),
+    ("copy the frame into a new one", "cow_copy"),
+    ("reuse the frame in place, no copy", "cow_reuse"),
+    ("map the shared zero page", "zero_map"),
+    ("allocate a fresh zeroed frame", "zero_fill"),
+    ("SIGSEGV: the process dies", "segv"),
+    ("OOM kill", "oom_kill"),
+]
+OUTCOME_WORDS = {v: k for k, v in OUTCOMES}
+FAULT_KINDS = ("cow_copy", "cow_reuse", "zero_map", "zero_fill", "segv", "oom_kill")
+
+CSS = """<style>
+.cowlab-log { max-height: 22em; overflow-y: auto; font-size: 90%; }
+.cowlab-log .cowlab-refused { color: #a40000; }
+.cowlab-log .cowlab-bug { color: #a40000; font-weight: bold; }
+.cowlab-log .cowlab-right { color: #006400; }
+.cowlab-stats table { border-collapse: collapse; font-size: 90%; }
+.cowlab-stats td, .cowlab-stats th { padding: 1px 6px; text-align: right; }
+.cowlab-stats th:first-child, .cowlab-stats td:first-child { text-align: left; }
+.cowlab-sr { position: absolute; width: 1px; height: 1px; overflow: hidden;
+             clip: rect(0 0 0 0); white-space: nowrap; }
+</style>"""
+
+
+# ---------------------------------------------------------------- diagram ---
+
+def diagram_text(diagram):
+    """The words a screen reader (and nbval) gets for a drawing."""
+    return diagram.text
+
+
+def diagram_svg(diagram):
+    """SVG markup of a drawing; without a renderer, the drawing's own fallback
+    (the DOT source and the one-line fix)."""
+    bundle = diagram._repr_mimebundle_()
+    svg = bundle.get("image/svg+xml")
+    if svg:
+        i = svg.find("<svg")
+        return svg[i:] if i >= 0 else svg
+    return bundle.get("text/html") or "<pre>" + html.escape(diagram.source) + "</pre>"
+
+
+def diagram_html(diagram):
+    """The diagram widget's value: the picture plus the same state in words."""
+    text = diagram_text(diagram)
+    return (
+        f'<figure class="cowlab-figure" role="group" style="margin:0">'
+        f'<div aria-hidden="true">{diagram_svg(diagram)}</div>'
+        f'<figcaption class="cowlab-sr">{html.escape(text)}</figcaption>'
+        f'</figure>'
+        f'<details><summary>the diagram in words</summary>'
+        f'<pre style="white-space:pre-wrap">{html.escape(text)}</pre></details>')
+
+
+def draw_kernel(kernel, events=()):
+    """Draw the state, marking what the last action did (events)."""
+    from .render import draw
+    return draw(kernel, events=list(events))
+
+
+# ------------------------------------------------------------------ tables ---
+
+def stats_html(kernel):
+    """Per-process smaps figures and /proc/meminfo, as the kernel reports them."""
+    rows = []
+    for p in kernel.live():
+        s = kernel.stats(p)
+        rows.append(
+            f"<tr><td>{html.escape(p.name)} (pid {p.pid})</td><td>{s['rss']}</td>"
+            f"<td>{s['pss']}</td><td>{s['shared_dirty']}</td><td>{s['private_dirty']}</td>"
+            f"<td>{s['minor_faults']}</td></tr>")
+    if not rows:
+        rows.append('<tr><td colspan="6">no live process: click undo or reset</td></tr>')
+    m = kernel.meminfo()
+    free = kernel.free_frames()
+    return (
+        '<div class="cowlab-stats"><table><tr><th>process</th><th>RSS kB</th>'
+        '<th>PSS kB</th><th>Shared_Dirty kB</th><th>Private_Dirty kB</th>'
+        '<th>minor faults</th></tr>' + "".join(rows) + "</table>"
+        f"<table><tr><th>MemTotal</th><td>{m['mem_total']} kB</td></tr>"
+        f"<tr><th>MemFree</th><td>{m['mem_free']} kB ({free} free frames)</td></tr>"
+        f"<tr><th>CommitLimit</th><td>{m['commit_limit']} kB</td></tr>"
+        f"<tr><th>Committed_AS</th><td>{m['committed_as']} kB</td></tr>"
+        f"<tr><th>overcommit_memory</th><td>{kernel.overcommit_memory}</td></tr>"
+        "</table></div>")
+
+
+def span(kernel, p):
+    """One past the highest vpn the process has mapped (0 if none)."""
+    return max((r.start + r.pages for r in kernel.regions(p)), default=0)
+
+
+def snapshot_size(kernel):
+    """Rough cost of one undo entry, in table entries."""
+    return kernel.ram_pages + sum(span(kernel, p) for p in kernel.live()) + 1
+
+
+# --------------------------------------------------------------------- Lab ---
+
+class Lab:
+    """An ipywidgets lab around one kernel model; display it or make it the
+    last expression of a cell.
+
+    Lab(ram_pages=16, pages=3, ...) spawns "parent" with `pages` pages written
+    once (PF0.. upward); pass `kernel=` to explore a state you built yourself.
+    """
+
+    def __init__(self, ram_pages=16, pages=3, swap_pages=0, overcommit_memory=0,
+                 rules="linux", predict=False, kernel=None):
+        self.pages, self.swap_pages, self.rules = pages, swap_pages, rules
+        self.predict = bool(predict)
+        self.errors = []       # unexpected exceptions caught in callbacks (bugs)
+        self.history = []      # the log as plain text, one line per entry
+        self.counter = 0       # write values: w1, w2, ... so copies are visible
+        self.undo_stack = []
+        self.diagram = None
+        self.last_events = []
+        self.entries = []      # the log as HTML, oldest first
+        if kernel is None:
+            kernel = self.boot(ram_pages, overcommit_memory)
+        self.kernel = kernel
+        self.initial = (kernel, kernel.snapshot())
+        self.build_widgets()
+        self.say("start", [], note=self.start_note())
+        self.refresh()
+
+    # -- the kernel --------------------------------------------------------
+    def boot(self, ram_pages, overcommit_memory):
+        """A fresh machine with one process, as the chapter starts."""
+        k = Kernel(ram_pages=ram_pages, swap_pages=self.swap_pages,
+                   overcommit_memory=overcommit_memory, rules=self.rules)
+        k.spawn("parent", pages=self.pages)
+        return k
+
+    def start_note(self):
+        k = self.kernel
+        names = ", ".join(f"{p.name} (pid {p.pid})" for p in k.live()) or "none"
+        return (f"{k.ram_pages} frames of RAM, overcommit_memory={k.overcommit_memory}, "
+                f"{k.rules} rules; processes: {names}")
+
+    # -- widgets -----------------------------------------------------------
+    def build_widgets(self):
+        k = self.kernel
+        self.process = W.Dropdown(description="process", options=[],
+                                  layout=W.Layout(width="220px"))
+        self.page = W.BoundedIntText(value=0, min=0, max=0, description="page VP",
+                                     layout=W.Layout(width="180px"))
+        self.value = W.Text(value="", placeholder="auto: w1, w2, ...",
+                            description="write", layout=W.Layout(width="220px"))
+        self.process.add_class("cowlab-process")
+        self.page.add_class("cowlab-page")
+        self.value.add_class("cowlab-value")
+        self.buttons = {}
+        tips = {
+            "fork": "fork() the selected process: copy its page table, not its pages",
+            "read": "read the selected page of the selected process",
+            "write": "write the value to the selected page (may take a COW fault)",
+            "exec": f"exec() a new program ({EXEC_PAGES} page) in the selected process",
+            "exit": "exit() the selected process: drop all its mappings",
+            "undo": "put the machine back as it was before the last action",
+            "reset": "start again with the RAM size and overcommit mode below",
+        }
+        for name in ACTIONS:
+            b = W.Button(description=name, tooltip=tips[name],
+                         layout=W.Layout(width="70px"))
+            b.add_class("cowlab-" + name)
+            b.on_click(self.guard(getattr(self, "on_" + name)))
+            self.buttons[name] = b
+        self.ram = W.BoundedIntText(value=k.ram_pages, min=1, max=1 << 26,
+                                    description="RAM pages", layout=W.Layout(width="220px"))
+        self.overcommit = W.Dropdown(
+            description="overcommit",
+            options=[("0: heuristic", 0), ("1: always", 1), ("2: never (strict)", 2)],
+            value=k.overcommit_memory, layout=W.Layout(width="240px"))
+        self.diagram_box = W.HTML()
+        self.diagram_box.add_class("cowlab-diagram")
+        self.log = W.HTML()
+        self.log.add_class("cowlab-log")
+        self.stats = W.HTML()
+        self.stats.add_class("cowlab-stats")
+        self.process.observe(self.guard(self.on_process), names="value")
+        self.prediction = W.Dropdown(description="predict", options=OUTCOMES, value=None,
+                                     layout=W.Layout(width="340px"))
+        self.predict_rc = W.Dropdown(
+            description="rc after", options=[("--", None)] + [(str(i), i) for i in range(9)],
+            value=None, tooltip="refcount of the page's old frame after the action",
+            layout=W.Layout(width="160px"))
+        rows = [
+            W.HTML(CSS + "<b>cowlab</b>: pick a process and a page, then act."),
+            W.HBox([self.process, self.page, self.value]),
+            W.HBox([self.buttons[n] for n in ACTIONS]),
+        ]
+        if self.predict:
+            rows.append(W.HBox([self.prediction, self.predict_rc,
+                                W.HTML("<i>before read/write: what will happen?</i>")]))
+        rows += [
+            W.HBox([self.diagram_box, W.VBox([self.stats, self.log])]),
+            W.HBox([self.ram, self.overcommit, W.HTML("<i>(applied on reset)</i>")]),
+        ]
+        self.ui = W.VBox(rows)
+        self.ui.add_class("cowlab-lab")
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.ui._repr_mimebundle_(**kwargs)
+
+    # -- safety ------------------------------------------------------------
+    def guard(self, callback):
+        """Run a callback so that nothing escapes to the widget machinery: a bug
+        becomes a log message and an entry in lab.errors."""
+        def guarded(*args):
+            try:
+                callback(*args)
+            except Exception as e:   # a bug in the lab, never the student's fault
+                self.errors.append(e)
+                detail = "".join(traceback.format_exception_only(type(e), e)).strip()
+                self.say("bug", [], note=(
+                    f"something went wrong inside the lab (not your mistake): {detail}. "
+                    "Click undo or reset to carry on."), css="cowlab-bug")
+                try:
+                    self.show_log()
+                except Exception as e2:
+                    self.errors.append(e2)
+        guarded.__name__ = getattr(callback, "__name__", "callback")
+        return guarded
+
+    # -- selection ---------------------------------------------------------
+    def selected(self):
+        """The selected live process, or None."""
+        pid = self.process.value
+        if pid is None:
+            return None
+        p = self.kernel.process(pid)
+        return p if p.alive else None
+
+    def on_process(self, change):
+        self.update_page_bounds()
+
+    def update_page_bounds(self):
+        """The page box runs over the process's vpns plus one past the end
+        (touching that one is a SIGSEGV: try it)."""
+        p = self.selected()
+        top = span(self.kernel, p) if p is not None else 0
+        if self.page.value > top:
+            self.page.value = top
+        self.page.max = top
+
+    def update_processes(self, prefer=None):
+        """List the live processes; keep the selection if it still lives."""
+        keep = prefer if prefer is not None else self.process.value
+        options = [(f"{p.name} (pid {p.pid})", p.pid) for p in self.kernel.live()]
+        pids = [pid for _, pid in options]
+        if options != list(self.process.options):
+            self.process.options = options
+        want = keep if keep in pids else (pids[0] if pids else None)
+        if self.process.value != want:
+            self.process.value = want
+        self.update_page_bounds()
+
+    # -- actions -----------------------------------------------------------
+    def push_undo(self):
+        self.undo_stack.append((self.kernel, self.kernel.snapshot(), self.counter,
+                                self.process.value))
+        budget = UNDO_BUDGET // snapshot_size(self.kernel)
+        del self.undo_stack[:max(0, len(self.undo_stack) - max(1, budget))]
+
+    def run(self, label, call):
+        """Run one model call; refusals become events, never exceptions.
+        Returns the call's result (None if refused)."""
+        k = self.kernel
+        before = len(k.events)
+        result, refusal = None, None
+        try:
+            result = call()
+        except (OSError, ValueError, TypeError) as e:
+            refusal = e
+        events = list(k.events[before:])
+        self.last_events = events
+        note, css = None, ""
+        if refusal is not None:
+            note, css = f"refused: {refusal}", "cowlab-refused"
+            if any(e.kind == "enomem" for e in events):
+                note = None   # the model narrated it already
+        self.say(label, events, note=note, css=css)
+        return result
+
+    def act(self, label, call, predictable=False):
+        p = self.selected()
+        if p is None:
+            self.say(label, [], note="no live process selected: click undo or reset",
+                     css="cowlab-refused")
+            self.show_log()
+            return None
+        if predictable and self.predict and self.prediction.value is None:
+            self.say(label, [], note="predict first: pick what will happen, then click "
+                     f"{label.split('(')[0]} again", css="cowlab-refused")
+            self.show_log()
+            return None
+        vpn = self.page.value
+        old = self.kernel.pte(p, vpn) if predictable and vpn < span(self.kernel, p) else None
+        self.push_undo()
+        result = self.run(label.format(p=p, vpn=vpn), lambda: call(p, vpn))
+        if predictable and self.predict:
+            self.check_prediction(old)
+        self.refresh()
+        return result
+
+    def on_fork(self, _):
+        child = self.act("fork({p.name})", lambda p, vpn: self.kernel.fork(p))
+        if child is not None:
+            self.update_processes(prefer=self.process.value)
+
+    def on_read(self, _):
+        value = self.act("read({p.name}, VP{vpn})",
+                         lambda p, vpn: self.kernel.read(p, vpn), predictable=True)
+        if value is not None:
+            self.say("", [], note=f"the process reads {value!r}")
+            self.show_log()
+
+    def on_write(self, _):
+        text = self.value.value.strip()
+        if not text:
+            self.counter += 1
+            text = f"w{self.counter}"
+        self.act("write({p.name}, VP{vpn}, %r)" % text,
+                 lambda p, vpn: self.kernel.write(p, vpn, text), predictable=True)
+
+    def on_exec(self, _):
+        self.act("exec({p.name})", lambda p, vpn: self.kernel.exec(p, pages=EXEC_PAGES))
+
+    def on_exit(self, _):
+        self.act("exit({p.name})", lambda p, vpn: self.kernel.exit(p))
+
+    def on_undo(self, _):
+        if not self.undo_stack:
+            self.say("undo", [], note="nothing to undo", css="cowlab-refused")
+            self.show_log()
+            return
+        kernel, snap, self.counter, pid = self.undo_stack.pop()
+        self.kernel = kernel
+        kernel.restore(snap)
+        self.last_events = []
+        self.say("undo", [], note="back to the state before the last action")
+        self.refresh(prefer=pid)
+
+    def on_reset(self, _):
+        self.push_undo()
+        kernel, snap = self.initial
+        if (self.ram.value, self.overcommit.value) == (kernel.ram_pages,
+                                                       kernel.overcommit_memory):
+            kernel.restore(snap)
+        else:
+            try:
+                kernel = self.boot(self.ram.value, self.overcommit.value)
+            except (OSError, ValueError, TypeError) as e:
+                self.undo_stack.pop()
+                self.say("reset", [], note=f"refused: {e}", css="cowlab-refused")
+                self.show_log()
+                return
+            self.initial = (kernel, kernel.snapshot())
+        self.kernel = kernel
+        self.counter = 0
+        self.last_events = []
+        self.say("reset", [], note=self.start_note())
+        self.refresh(prefer=None)
+
+    # -- predict mode ------------------------------------------------------
+    def check_prediction(self, old):
+        """Compare the student's guess with what the kernel just did."""
+        kinds = [e.kind for e in self.last_events if e.kind in FAULT_KINDS]
+        actual = kinds[0] if kinds else "none"
+        guess = self.prediction.value
+        verdicts = []
+        if guess == actual:
+            verdicts.append(f"right: {OUTCOME_WORDS[actual]}")
+        else:
+            verdicts.append(f"not quite: you said '{OUTCOME_WORDS[guess]}', "
+                            f"the kernel did '{OUTCOME_WORDS[actual]}'")
+        rc_guess = self.predict_rc.value
+        ok = guess == actual
+        if rc_guess is not None and old is not None and old.pfn >= 0:
+            rc = self.kernel.refcount(old.pfn)
+            ok = ok and rc == rc_guess
+            verdicts.append(f"rc(PF{old.pfn}) is {rc}; you said {rc_guess}"
+                            + (" (right)" if rc == rc_guess else ""))
+        self.say("predict", [], note="; ".join(verdicts),
+                 css="cowlab-right" if ok else "cowlab-refused")
+        self.prediction.value = None
+        self.predict_rc.value = None
+
+    # -- the log -----------------------------------------------------------
+    def say(self, label, events, note=None, css=""):
+        """Add one entry: the action, the kernel's narration, and a note."""
+        lines = [e.text for e in events]
+        if note:
+            lines.append(note)
+        self.history.append((label + ": " if label else "") + " / ".join(lines))
+        body = "".join(f"<li>{html.escape(t)}</li>" for t in lines)
+        head = f"<b>{html.escape(label)}</b>" if label else ""
+        self.entries.append(f'<div class="{css}">{head}<ul style="margin:0">{body}</ul></div>')
+        del self.entries[:-LOG_KEEP]
+
+    def show_log(self):
+        """Newest first, so the latest narration is always in view."""
+        self.log.value = '<div class="cowlab-log">' + "".join(reversed(self.entries)) + "</div>"
+
+    # -- redraw ------------------------------------------------------------
+    def refresh(self, prefer=None):
+        """Redraw everything from the model (the single source of truth)."""
+        self.update_processes(prefer=prefer)
+        self.diagram = draw_kernel(self.kernel, self.last_events)
+        self.diagram_box.value = diagram_html(self.diagram)
+        self.stats.value = stats_html(self.kernel)
+        self.show_log()
+
+
+# ----------------------------------------------------------------- Stepper ---
+
+class Stepper:
+    """Step forward and back through a scripted scenario, one narrated step
+    at a time (`back` / `next`)."""
+
+    def __init__(self, scenario):
+        from .scenario import Scenario
+        if isinstance(scenario, str):
+            scenario = Scenario(scenario)
+        self.scenario = scenario
+        self.errors = []
+        self.states = list(scenario_states(scenario))
+        self.step = 0
+        self.buttons = {n: W.Button(description=n, layout=W.Layout(width="70px"))
+                        for n in ("back", "next")}
+        self.buttons["back"].on_click(self.guard(lambda _: self.go(self.step - 1)))
+        self.buttons["next"].on_click(self.guard(lambda _: self.go(self.step + 1)))
+        self.label = W.HTML()
+        self.narration = W.HTML()
+        self.diagram_box = W.HTML()
+        self.diagram_box.add_class("cowlab-diagram")
+        self.diagram = None
+        self.ui = W.VBox([W.HBox([self.buttons["back"], self.buttons["next"], self.label]),
+                          self.narration, self.diagram_box])
+        self.ui.add_class("cowlab-stepper")
+        self.go(0)
+
+    def guard(self, callback):
+        def guarded(*args):
+            try:
+                callback(*args)
+            except Exception as e:
+                self.errors.append(e)
+                self.narration.value = ("<b>something went wrong inside the stepper "
+                                        f"(not your mistake):</b> {html.escape(str(e))}")
+        return guarded
+
+    def go(self, step):
+        self.step = max(0, min(step, len(self.states) - 1))
+        title, text, kernel, events = self.states[self.step]
+        self.label.value = f"step {self.step + 1} of {len(self.states)}: <b>{html.escape(title)}</b>"
+        self.narration.value = "".join(f"<p>{html.escape(t)}</p>" for t in text)
+        self.diagram = draw_kernel(kernel, events)
+        self.diagram_box.value = diagram_html(self.diagram)
+        self.buttons["back"].disabled = self.step == 0
+        self.buttons["next"].disabled = self.step == len(self.states) - 1
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.ui._repr_mimebundle_(**kwargs)
+
+
+def scenario_states(scenario):
+    """(title, narration lines, kernel, events) for every step of a scenario."""
+    raise NotImplementedError("waiting for cowlab.scenario")

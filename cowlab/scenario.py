@@ -1,0 +1,517 @@
+"""Scenarios: a tiny text language for what processes do, like OSTEP's `-A a+b,b+c`.
+
+    spawn parent 3          # a process with 3 private pages VP0..VP2, each written once
+    fork parent child       # child = fork(parent)
+    write parent 1 x        # one store of "x" to VP1 (the seed's COW fault)
+    read child 1
+
+One step per line or per `;`, `#` starts a comment. Processes have names, not pids.
+The commands (VPN is a page number; A..B is a range of pages, both ends included):
+
+    spawn NAME PAGES                a new process with PAGES private pages, each touched
+    fork PARENT CHILD               CHILD = fork(PARENT)
+    write NAME VPN [VALUE]          one store (VALUE: a word or a number; default 1)
+    write NAME A..B [VALUE]         a store to every page A..B (write_many)
+    read NAME VPN | A..B            loads; reads never copy
+    exec NAME [PAGES]               replace NAME's memory by a fresh PAGES-page image (1)
+    exit NAME
+    mmap NAME PAGES [shared] [populate] [huge]    a new region after NAME's last one
+    madvise NAME VPN PAGES dontfork|wipeonfork|dofork|keeponfork
+
+Settings, before the first command, describe the kernel that `Scenario.kernel()` builds:
+`ram N`, `swap N`, `rules linux|xv6`, `overcommit 0|1|2`, `ratio N`, `thp split|copy`.
+
+    s = Scenario.parse("spawn parent 3; fork parent child; write parent 1 x")
+    for out in s.run():                 # or run = s.start(k); run.step() ... run.done
+        print(out.step, [e.kind for e in out.events])
+
+Mistakes are reported with the line and step and how to fix them, before anything
+runs. Built-in scenarios: SEED, FORK_EXEC, REDIS_BGSAVE, THREE_SHARERS, OOM, ZERO_PAGE,
+SHARED_MAPPING, DONTFORK (also `Scenario.SEED`, ... and `BUILTIN[name]`).
+`Scenario.random(seed)` makes a reproducible random one (used by `cowlab sim`).
+"""
+import difflib
+import errno
+import random
+import re
+from collections import namedtuple
+
+from .kernel import Kernel
+
+Step = namedtuple("Step", "index line command args text")
+Step.__doc__ = "One parsed step: its number, source line, command, parsed arguments, text."
+Outcome = namedtuple("Outcome", "step events result refused")
+Outcome.__doc__ = ("What one step did: the events it appended, what the call returned "
+                   "(a value, a first vpn, a Process, counts), and the ENOMEM message if refused.")
+
+USAGE = {
+    "spawn": "spawn NAME PAGES",
+    "fork": "fork PARENT CHILD",
+    "write": "write NAME VPN [VALUE]   or   write NAME A..B [VALUE]",
+    "read": "read NAME VPN   or   read NAME A..B",
+    "exec": "exec NAME [PAGES]",
+    "exit": "exit NAME",
+    "mmap": "mmap NAME PAGES [shared] [populate] [huge]",
+    "madvise": "madvise NAME VPN PAGES dontfork|wipeonfork|dofork|keeponfork",
+}
+SETTINGS = {   # word -> (Kernel keyword, parser)
+    "ram": ("ram_pages", int),
+    "swap": ("swap_pages", int),
+    "rules": ("rules", ("linux", "xv6")),
+    "overcommit": ("overcommit_memory", ("0", "1", "2")),
+    "ratio": ("overcommit_ratio", int),
+    "thp": ("thp", ("split", "copy")),
+}
+ADVICE = ("dontfork", "wipeonfork", "dofork", "keeponfork")
+MMAP_FLAGS = ("shared", "populate", "huge")
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*$")
+NUMBER = re.compile(r"\d[\d_]*$")
+RANGE = re.compile(r"(\d[\d_]*)\.\.(\d[\d_]*)$")
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be parsed or run; the message names the line and step."""
+
+
+# ---------------------------------------------------------------- parsing
+
+def split_steps(text):
+    """(line number, step text) for every non-empty step; `;` and newlines separate."""
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        line = line.split("#", 1)[0]
+        for part in line.split(";"):
+            part = " ".join(part.split())
+            if part:
+                yield lineno, part
+
+
+class Parser:
+    """Checks each step against the ones before it: names exist, are alive, are new."""
+
+    def __init__(self):
+        self.settings = {}
+        self.alive = {}          # name -> line that created it
+        self.gone = {}           # name -> line that ended it
+        self.steps = []
+
+    def fail(self, lineno, index, text, why):
+        raise ScenarioError(f"line {lineno}, step {index} ({text!r}): {why}")
+
+    def add(self, lineno, text):
+        index = len(self.steps) + 1
+        words = text.split()
+        cmd = words[0].lower()
+        err = lambda why: self.fail(lineno, index, text, why)   # noqa: E731
+        if cmd in SETTINGS:
+            return self.setting(cmd, words[1:], err)
+        if cmd not in USAGE:
+            known = list(USAGE) + list(SETTINGS)
+            near = difflib.get_close_matches(cmd, known, n=1)
+            hint = f"did you mean {near[0]!r}? " if near else ""
+            err(f"unknown command {words[0]!r}; {hint}commands: {', '.join(USAGE)}")
+        args = getattr(self, "parse_" + cmd)(words[1:], err, lineno)
+        self.steps.append(Step(index, lineno, cmd, args, " ".join([cmd] + words[1:])))
+
+    def setting(self, word, rest, err):
+        if self.steps:
+            err(f"settings such as {word!r} go before the first command; move it to the top")
+        if len(rest) != 1:
+            err(f"write it as '{word} VALUE'")
+        key, kind = SETTINGS[word]
+        if kind is int:
+            self.settings[key] = self.number(rest[0], err, word)
+        elif rest[0].lower() not in kind:
+            err(f"{word} must be one of {', '.join(kind)}, not {rest[0]!r}")
+        else:
+            value = rest[0].lower()
+            self.settings[key] = int(value) if value.isdigit() else value
+
+    # -- argument checks
+    def count(self, words, low, high, err, cmd):
+        if not low <= len(words) <= high:
+            err(f"{cmd} takes {low if low == high else f'{low} to {high}'} argument"
+                f"{'s' if high != 1 else ''}: {USAGE[cmd]}")
+
+    def number(self, word, err, what):
+        if not NUMBER.match(word):
+            err(f"{what} must be a whole number such as 3, not {word!r}")
+        return int(word.replace("_", ""))
+
+    def pages(self, word, err, what="PAGES"):
+        n = self.number(word, err, what)
+        if n < 1:
+            err(f"{what} must be at least 1")
+        return n
+
+    def vpns(self, word, err):
+        """A page number, or A..B (both ends included) as a range."""
+        m = RANGE.match(word)
+        if m:
+            a, b = int(m.group(1).replace("_", "")), int(m.group(2).replace("_", ""))
+            if b < a:
+                err(f"the range {word} runs backwards; write it as {b}..{a}")
+            return range(a, b + 1)
+        if NUMBER.match(word):
+            return int(word.replace("_", ""))
+        err(f"expected a page number such as 1 or a range such as 0..9, not {word!r}")
+
+    def live(self, name, err):
+        if not NAME.match(name):
+            err(f"{name!r} is not a process name (letters, digits, _ and -)")
+        if name in self.gone and name not in self.alive:
+            err(f"{name} has exited (line {self.gone[name]}); it can do nothing more")
+        if name not in self.alive:
+            have = ", ".join(self.alive) or "none yet"
+            err(f"no process named {name!r}; create it first with 'spawn {name} PAGES' or "
+                f"'fork PARENT {name}' (live: {have})")
+        return name
+
+    def new(self, name, err, lineno):
+        if not NAME.match(name) or name.lower() in USAGE or name.lower() in SETTINGS:
+            err(f"{name!r} cannot name a process; use letters, digits, _ and - "
+                f"(and not a command word)")
+        if name in self.alive:
+            err(f"{name!r} already names a live process (line {self.alive[name]}); "
+                f"pick a new name such as {name}2")
+        self.alive[name] = lineno
+        self.gone.pop(name, None)
+        return name
+
+    # -- one parser per command: returns the step's args
+    def parse_spawn(self, w, err, lineno):
+        self.count(w, 2, 2, err, "spawn")
+        pages = self.number(w[1], err, "PAGES")
+        return (self.new(w[0], err, lineno), pages)
+
+    def parse_fork(self, w, err, lineno):
+        self.count(w, 2, 2, err, "fork")
+        return (self.live(w[0], err), self.new(w[1], err, lineno))
+
+    def parse_write(self, w, err, lineno):
+        self.count(w, 2, 3, err, "write")
+        value = w[2] if len(w) == 3 else 1
+        if isinstance(value, str) and NUMBER.match(value):
+            value = int(value.replace("_", ""))
+        return (self.live(w[0], err), self.vpns(w[1], err), value)
+
+    def parse_read(self, w, err, lineno):
+        self.count(w, 2, 2, err, "read")
+        return (self.live(w[0], err), self.vpns(w[1], err))
+
+    def parse_exec(self, w, err, lineno):
+        self.count(w, 1, 2, err, "exec")
+        pages = self.pages(w[1], err) if len(w) == 2 else 1
+        return (self.live(w[0], err), pages)
+
+    def parse_exit(self, w, err, lineno):
+        self.count(w, 1, 1, err, "exit")
+        name = self.live(w[0], err)
+        del self.alive[name]
+        self.gone[name] = lineno
+        return (name,)
+
+    def parse_mmap(self, w, err, lineno):
+        self.count(w, 2, 5, err, "mmap")
+        flags = [f.lower() for f in w[2:]]
+        for f in flags:
+            if f not in MMAP_FLAGS:
+                near = difflib.get_close_matches(f, MMAP_FLAGS, n=1)
+                hint = f"did you mean {near[0]!r}? " if near else ""
+                err(f"unknown mmap flag {f!r}; {hint}flags: {', '.join(MMAP_FLAGS)}")
+        return (self.live(w[0], err), self.pages(w[1], err), tuple(flags))
+
+    def parse_madvise(self, w, err, lineno):
+        self.count(w, 4, 4, err, "madvise")
+        if w[3].lower() not in ADVICE:
+            err(f"advice must be one of {', '.join(ADVICE)}, not {w[3]!r}")
+        return (self.live(w[0], err), self.number(w[1], err, "VPN"),
+                self.pages(w[2], err), w[3].lower())
+
+
+# ---------------------------------------------------------------- running
+
+def apply(kernel, names, step):
+    """Run one step on the kernel; -> (result, refused). `names` maps names to Processes."""
+    cmd, a = step.command, step.args
+    if cmd == "spawn":
+        names[a[0]] = kernel.spawn(a[0], pages=a[1])
+        return names[a[0]]
+    p = names[a[0]]
+    if cmd == "fork":
+        names[a[1]] = kernel.fork(p, name=a[1])
+        return names[a[1]]
+    if cmd == "write":
+        if isinstance(a[1], range):
+            return kernel.write_many(p, list(a[1]), value=a[2])
+        kernel.write(p, a[1], a[2])
+        return None
+    if cmd == "read":
+        if isinstance(a[1], range):
+            return [kernel.read(p, v) for v in a[1] if p.alive]
+        return kernel.read(p, a[1])
+    if cmd == "exec":
+        return kernel.exec(p, pages=a[1])
+    if cmd == "exit":
+        return kernel.exit(p)
+    if cmd == "mmap":
+        return kernel.mmap(p, a[1], shared="shared" in a[2], populate="populate" in a[2],
+                           huge="huge" in a[2])
+    if cmd == "madvise":
+        return kernel.madvise(p, a[1], a[2], a[3])
+    raise ScenarioError(f"unknown command {cmd!r}")
+
+
+class Run:
+    """A scenario being applied to a kernel, one step at a time.
+
+    run.step() applies the next step and returns its Outcome (None when done);
+    run.kernel, run.names (name -> Process), run.outcomes, run.next (Step or None).
+    """
+
+    def __init__(self, scenario, kernel):
+        self.scenario = scenario
+        self.kernel = kernel
+        self.names = {}
+        self.outcomes = []
+
+    @property
+    def done(self):
+        return len(self.outcomes) >= len(self.scenario.steps)
+
+    @property
+    def next(self):
+        return None if self.done else self.scenario.steps[len(self.outcomes)]
+
+    def step(self):
+        """Apply the next step; a refused request (ENOMEM) is an outcome, not an error."""
+        step = self.next
+        if step is None:
+            return None
+        k = self.kernel
+        before = len(k.events)
+        refused = None
+        try:
+            result = apply(k, self.names, step)
+        except OSError as exc:
+            if exc.errno != errno.ENOMEM:
+                raise
+            result, refused = None, str(exc.strerror or exc)
+        except (ValueError, TypeError) as exc:
+            raise ScenarioError(f"line {step.line}, step {step.index} ({step.text!r}): "
+                                f"{exc}") from None
+        out = Outcome(step, list(k.events[before:]), result, refused)
+        self.outcomes.append(out)
+        return out
+
+    def __iter__(self):
+        while not self.done:
+            yield self.step()
+
+
+class Scenario:
+    """A parsed scenario: steps, kernel settings, a name and a one-line description."""
+
+    def __init__(self, steps, settings=None, name=None, about=None):
+        self.steps = list(steps)
+        self.settings = dict(settings or {})
+        self.name = name
+        self.about = about
+
+    @classmethod
+    def parse(cls, text, name=None, about=None):
+        """Parse scenario text; ScenarioError (a ValueError) names the line and the fix."""
+        if not isinstance(text, str):
+            raise TypeError(f"Scenario.parse takes the scenario's text, got {type(text).__name__}")
+        parser = Parser()
+        for lineno, part in split_steps(text):
+            parser.add(lineno, part)
+        if not parser.steps:
+            raise ScenarioError("the scenario has no steps; start with e.g. 'spawn parent 3'")
+        if about is None:                      # the first comment line describes it
+            first = text.strip().splitlines()[0].strip() if text.strip() else ""
+            about = first[1:].strip() if first.startswith("#") else None
+        return cls(parser.steps, parser.settings, name, about)
+
+    @classmethod
+    def random(cls, seed, steps=6, ram_pages=16, rules="linux"):
+        """A reproducible random scenario (the same seed gives the same steps)."""
+        return random_scenario(seed, steps, ram_pages, rules)
+
+    @property
+    def text(self):
+        """The scenario as text: settings, then one step per line (parses back the same)."""
+        lines = [f"{word} {self.settings[key]}" for word, (key, _) in SETTINGS.items()
+                 if key in self.settings]
+        return "\n".join(lines + [s.text for s in self.steps])
+
+    def kernel(self, **overrides):
+        """A fresh Kernel with this scenario's settings (overrides win)."""
+        return Kernel(**{**self.settings, **overrides})
+
+    def start(self, kernel=None):
+        """A Run on `kernel` (default: a fresh one from the settings), to step through."""
+        return Run(self, kernel if kernel is not None else self.kernel())
+
+    def run(self, kernel=None):
+        """Apply every step; -> list of Outcome (run.kernel holds the final state)."""
+        return list(self.start(kernel))
+
+    def __len__(self):
+        return len(self.steps)
+
+    def __iter__(self):
+        return iter(self.steps)
+
+    def __str__(self):
+        return self.text
+
+    def __repr__(self):
+        head = f"Scenario {self.name}" if self.name else "Scenario"
+        about = f" ({self.about})" if self.about else ""
+        return f"{head}{about}:\n" + "\n".join(f"  {s.index}. {s.text}" for s in self.steps)
+
+
+# ---------------------------------------------------------------- random scenarios
+
+def random_scenario(seed, steps=6, ram_pages=16, rules="linux"):
+    """Spawn, fork, then random writes, reads, forks, execs and exits of live processes.
+
+    Steps are chosen while running them on a model kernel, so every step is valid
+    for the state it meets (only live processes, only mapped pages).
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be a whole number such as 1, got {seed!r}")
+    if not isinstance(steps, int) or steps < 2:
+        raise ValueError("steps must be 2 or more (a spawn and a fork come first)")
+    rng = random.Random(seed)
+    settings = {"ram_pages": ram_pages, "rules": rules}
+    k = Kernel(**settings)
+    names, lines, values = {}, [], iter("abcdefghijklmnopqrstuvwxyz" * 40)
+    children = iter(["child", "child2", "child3", "child4", "child5"] +
+                    [f"child{i}" for i in range(6, 1000)])
+
+    def do(text):
+        parser.add(len(lines) + 1, text)
+        lines.append(text)
+        try:
+            apply(k, names, parser.steps[-1])
+        except OSError:
+            pass
+
+    parser = Parser()
+    parser.settings = settings
+    do(f"spawn parent {rng.randint(2, 4)}")
+    do("fork parent child")
+    next(children)
+    while len(lines) < steps:
+        live = [n for n, p in names.items() if p.alive]
+        if not live:
+            break
+        choices = [("write", 6), ("read", 2)]
+        if len(live) < 3:
+            choices.append(("fork", 2))
+        if len(live) > 1:
+            choices += [("exit", 1), ("exec", 1)]
+        if sum(1 for t in lines if t.startswith("mmap")) < 1:
+            choices.append(("mmap", 1))
+        kind = rng.choices([c for c, _ in choices], [w for _, w in choices])[0]
+        name = rng.choice(live)
+        mapped = [v for r in k.regions(names[name]) for v in range(r.start, r.start + r.pages)]
+        if kind in ("write", "read") and not mapped:
+            kind = "exit" if len(live) > 1 else "mmap"
+        if kind == "write":
+            do(f"write {name} {rng.choice(mapped)} {next(values)}")
+        elif kind == "read":
+            do(f"read {name} {rng.choice(mapped)}")
+        elif kind == "fork":
+            do(f"fork {name} {next(children)}")
+        elif kind == "exit":
+            do(f"exit {rng.choice([n for n in live if n != 'parent'] or live)}")
+        elif kind == "exec":
+            do(f"exec {rng.choice([n for n in live if n != 'parent'] or live)} "
+               f"{rng.randint(1, 2)}")
+        else:
+            flag = rng.choice(["", " shared"])
+            do(f"mmap {name} {rng.randint(1, 2)}{flag}")
+    return Scenario(parser.steps, settings, name=f"random (seed {seed})",
+                    about=f"random scenario, seed {seed}")
+
+
+# ---------------------------------------------------------------- built-in scenarios
+
+BUILTIN_TEXT = {
+    "SEED": """# The seed figure: a 3-page parent forks, then the parent writes VP1.
+spawn parent 3
+fork parent child        # both page tables point at PF0..PF2, rc=2, all RO
+write parent 1 x         # page fault! VP1 -> new copy PF3, rc(PF1) 2->1
+""",
+    "FORK_EXEC": """# A shell forks and the child execs at once: COW copied nothing.
+spawn shell 4
+fork shell child         # 4 PTEs copied, no pages
+exec child 2             # the child drops its references: rc back to 1
+write shell 0 x          # rc=1: the shell reuses its page, no copy
+exit child
+""",
+    "REDIS_BGSAVE": """# Redis BGSAVE in miniature: a child saves a snapshot while the parent writes.
+ram 32
+spawn redis 8
+fork redis bgsave        # the snapshot: all 8 pages shared
+read bgsave 0..7         # serialising reads: no copies
+write redis 2 a          # a client changes a key: one page copied
+write redis 5 b          # another page copied
+write redis 2 c          # same page again: already private, no fault
+exit bgsave              # the save is done: its references drop
+write redis 6 d          # rc=1 now: reused in place, no copy
+""",
+    "THREE_SHARERS": """# Three sharers of one page: two writers copy, the last one reuses.
+spawn parent 1
+fork parent child1
+fork parent child2       # PF0 rc=3
+write child1 0 a         # rc 3 -> copy, rc(PF0)=2
+write child2 0 b         # rc 2 -> copy, rc(PF0)=1
+write parent 0 c         # rc 1 -> the last reference: reuse, no copy
+""",
+    "OOM": """# Out of memory: copies fill RAM, then the OOM killer picks the largest RSS.
+ram 6
+spawn big 4
+fork big child
+write child 0 a          # a copy: 5 frames in use
+write child 1 b          # a copy: all 6 frames in use
+write big 2 c            # no free frame: the OOM killer runs (ties: highest pid)
+""",
+    "ZERO_PAGE": """# Untouched memory reads as the shared zero page; the first write fills a frame.
+spawn parent 1
+mmap parent 3            # VP1..VP3 mapped but not touched: no frames yet
+read parent 1            # the zero page: no frame used, RSS unchanged
+write parent 2 x         # a zero-filled frame, no copy
+fork parent child
+read child 1             # the zero page is shared by all, never copied
+""",
+    "SHARED_MAPPING": """# MAP_SHARED memory is not copied on write: both processes see one frame.
+spawn parent 1
+mmap parent 2 shared populate
+fork parent child        # the shared region stays shared and writable
+write child 1 x          # no COW: the child faults the shared frame in and writes it
+read parent 1            # the parent sees x
+""",
+    "DONTFORK": """# MADV_DONTFORK: a range the child does not get at all.
+spawn parent 2
+mmap parent 2 populate
+madvise parent 2 2 dontfork
+fork parent child        # VP2..VP3 are absent in the child
+read child 0             # shared as usual
+read child 2             # SIGSEGV: no such page in the child
+""",
+}
+
+BUILTIN = {name: Scenario.parse(text, name=name) for name, text in BUILTIN_TEXT.items()}
+for _name, _scenario in BUILTIN.items():
+    setattr(Scenario, _name, _scenario)
+SEED = BUILTIN["SEED"]
+FORK_EXEC = BUILTIN["FORK_EXEC"]
+REDIS_BGSAVE = BUILTIN["REDIS_BGSAVE"]
+THREE_SHARERS = BUILTIN["THREE_SHARERS"]
+OOM = BUILTIN["OOM"]
+ZERO_PAGE = BUILTIN["ZERO_PAGE"]
+SHARED_MAPPING = BUILTIN["SHARED_MAPPING"]
+DONTFORK = BUILTIN["DONTFORK"]

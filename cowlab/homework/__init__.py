@@ -1,0 +1,88 @@
+"""Homework: per-student question variants with instant checks, and the grader.
+
+In a homework notebook:
+
+    from cowlab.homework import Homework
+    hw = Homework("01-fork", STUDENT)
+    hw.ask("q1")            # the question with this student's numbers
+    p = hw.params("q1")     # the same numbers as data, to compute with
+    hw.check("q1", q1)      # one line: correct / wrong: hint / not yet answered / invalid: why
+
+The bank (`bank.py`, `questions_*.py`) and the code exercises (`codex.py`) load on
+first use, so importing this package costs nothing.
+"""
+
+
+class Homework:
+    """One student's view of one assignment: the same variant the grader uses."""
+
+    def __init__(self, assignment, student):
+        from . import bank
+        if not isinstance(student, str) or not student.strip():
+            raise ValueError('STUDENT must be your id as a non-empty string, '
+                             'e.g. STUDENT = "ana-maria"')
+        bank.questions(assignment)          # KeyError naming the known ones
+        self.assignment, self.student = assignment, student
+
+    def __repr__(self):
+        return f"Homework({self.assignment!r}, {self.student!r})"
+
+    def params(self, qid):
+        """This student's numbers for question qid (a fresh copy each time)."""
+        from . import bank
+        return bank.params(self.assignment, qid, self.student)
+
+    def ask(self, qid):
+        """Print the question with this student's numbers."""
+        from . import bank
+        q = bank.question(self.assignment, qid)
+        print(f"{qid} ({q.points} point{'s' if q.points != 1 else ''}): "
+              + bank.prompt(self.assignment, qid, self.student))
+
+    def check(self, qid, value):
+        """Print one line of feedback; never raises (a broken answer is `invalid`)."""
+        print(self.feedback(qid, value))
+
+    def feedback(self, qid, value):
+        from . import bank
+        try:
+            q = bank.question(self.assignment, qid)
+        except KeyError as e:
+            return f"invalid: {e.args[0]}"
+        if q.kind == "code":
+            return _check_code(self, q, value)
+        try:
+            status, _, message = bank.judge(self.assignment, qid, self.student, value)
+        except Exception as e:          # judge never raises; belt and braces
+            return f"invalid: {type(e).__name__}: {e}"
+        return "correct" if status == "correct" else message
+
+    def suspects(self, qid):
+        """The bug-hunt kernels of this student's variant: {name: kernel class}."""
+        from . import bank, codex
+        return codex.suspects(bank.seed(self.assignment, qid, self.student))
+
+
+def _check_code(hw, q, value):
+    """Run the public scenarios on the student's kernel class (the grader runs all)."""
+    from . import bank, codex
+    if value is None:
+        return "not yet answered"
+    if not isinstance(value, type):
+        return (f"invalid: {q.id} must be a class, e.g. `class {q.id}(CowKernel): ...`, "
+                f"not {type(value).__name__}")
+    try:
+        kernel = value()
+        status, _, msg = codex.score_kernel(kernel, bank.seed(hw.assignment, q.id, hw.student),
+                                            q.points, public_only=True)
+    except Exception as e:
+        return f"invalid: {type(e).__name__}: {e}"
+    if status == "correct":
+        hidden = sum(1 for _, pub, _ in codex.SCENARIOS.values() if not pub)
+        return f"correct: the public scenarios pass (the grader runs {hidden} more)"
+    if status == "unanswered":
+        return "not yet answered"
+    return f"wrong: {msg}"
+
+
+__all__ = ["Homework"]

@@ -1,0 +1,317 @@
+"""The question bank: every graded question, its per-student variant, and the judge.
+
+A question is a function that *solves* it with the cowlab model from its params
+(its body is also the solution cell of the solutions notebook), plus a function
+that draws the params from a random generator seeded by the student and the
+question, as OSTEP's simulators do with `-s SEED`.  The expected answer is never
+stored: `expected()` runs the solver on the variant.
+
+    ASSIGNMENTS    {assignment: [Question, ...]} in notebook order
+    params(a, q, student)           the variant's numbers (plain JSON data)
+    expected(a, q, student)         the answer, recomputed with the model
+    judge(a, q, student, given)     -> (status, points, message); never raises
+"""
+import hashlib
+import inspect
+import json
+import math
+import random
+import textwrap
+from dataclasses import dataclass, field
+
+KINDS = ("number", "choice", "state", "code")
+LETTERS = "abcde"
+
+
+@dataclass(frozen=True)
+class Question:
+    """One graded question.  `solve(params)` computes the answer with the model;
+    `make(rng)` draws the params; `prompt` is formatted with the params."""
+    assignment: str
+    id: str
+    points: int
+    kind: str
+    title: str
+    prose: str
+    prompt: str
+    make: object
+    solve: object = None
+    hint: str = "look again at what the kernel does at this step"
+    tolerance: float = 0          # numbers: |given - expected| <= tolerance
+    unit: str = ""                # shown in prompts and type messages
+    traps: object = None          # params -> [(wrong answer, specific hint)]
+    options: dict = field(default_factory=dict)   # choice: key -> text (formatted)
+    partial: bool = False         # state dicts: points per right entry
+
+    def solution_source(self):
+        """The solver's body as a notebook cell: `qid = <answer>` at the end."""
+        src = textwrap.dedent(inspect.getsource(self.solve))
+        lines = src.splitlines()
+        while not lines[0].startswith("def "):
+            lines.pop(0)                      # decorators
+        body = textwrap.dedent("\n".join(lines[1:]))
+        body_lines = body.splitlines()
+        out = [f'p = hw.params("{self.id}")']
+        last = max(i for i, ln in enumerate(body_lines) if ln.startswith("return "))
+        body_lines[last] = f"{self.id} = " + body_lines[last][len("return "):]
+        return "\n".join(out + body_lines).rstrip()
+
+
+ASSIGNMENTS = {}
+TITLES = {}
+
+
+def assignment(name, title):
+    """Declare an assignment (in course order)."""
+    ASSIGNMENTS.setdefault(name, [])
+    TITLES[name] = title
+
+
+def question(assignment_name, qid, **kw):
+    """Look a question up, or (with keyword arguments) declare one and return
+    a decorator for its solver."""
+    if not kw:
+        _load()
+        for q in ASSIGNMENTS.get(assignment_name, ()):
+            if q.id == qid:
+                return q
+        known = ", ".join(q.id for q in ASSIGNMENTS.get(assignment_name, ())) or "none"
+        if assignment_name not in ASSIGNMENTS:
+            raise KeyError(f"unknown assignment {assignment_name!r}; "
+                           f"known: {', '.join(ASSIGNMENTS)}")
+        raise KeyError(f"{assignment_name} has no question {qid!r}; its questions: {known}")
+
+    def register(solve):
+        q = Question(assignment_name, qid, solve=solve, **kw)
+        assert q.kind in KINDS, q.kind
+        assert all(x.id != qid for x in ASSIGNMENTS[assignment_name]), qid
+        ASSIGNMENTS[assignment_name].append(q)
+        return solve
+    return register
+
+
+_LOADED = []
+
+
+def _load():
+    """Import the question modules (they register themselves) once."""
+    if not _LOADED:
+        _LOADED.append(True)
+        from . import questions_course, questions_systems, questions_code  # noqa: F401
+
+
+def questions(assignment_name):
+    _load()
+    if assignment_name not in ASSIGNMENTS:
+        raise KeyError(f"unknown assignment {assignment_name!r}; known: {', '.join(ASSIGNMENTS)}")
+    return list(ASSIGNMENTS[assignment_name])
+
+
+# -- variants ------------------------------------------------------------------------
+
+def seed(assignment_name, qid, student):
+    """The variant seed: the same student and question always get the same numbers."""
+    digest = hashlib.sha256(f"{assignment_name}/{qid}/{student}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+_CACHE = {}
+
+
+def _cached(key, fn):
+    if key not in _CACHE:
+        if len(_CACHE) > 4096:
+            _CACHE.clear()
+        _CACHE[key] = json.dumps(fn())
+    return json.loads(_CACHE[key])
+
+
+def params(assignment_name, qid, student):
+    """The variant's params: plain JSON data drawn from seed(assignment, qid, student)."""
+    q = question(assignment_name, qid)
+    return _cached(("p", assignment_name, qid, student),
+                   lambda: q.make(random.Random(seed(assignment_name, qid, student))))
+
+
+def expected(assignment_name, qid, student):
+    """The right answer for this variant, recomputed with the model (not for code)."""
+    q = question(assignment_name, qid)
+    if q.kind == "code":
+        raise ValueError(f"{assignment_name}/{qid} is a code question: grade it with "
+                         "codex.grade_code, it has no single expected value")
+    return _cached(("e", assignment_name, qid, student),
+                   lambda: plain(q.solve(params(assignment_name, qid, student))))
+
+
+def prompt(assignment_name, qid, student):
+    """The question text with this student's numbers (what hw.ask prints)."""
+    q = question(assignment_name, qid)
+    p = params(assignment_name, qid, student)
+    text = q.prompt.format(**p)
+    if q.kind == "choice":
+        opts = choice_options(q, p)
+        text += "\n" + "\n".join(f"  ({k}) {v}" for k, v in opts.items())
+        text += f'\nAnswer with a letter: {qid} = "a"'
+    elif q.kind == "number":
+        text += f"\nAnswer with a number{' in ' + q.unit if q.unit else ''}"
+        text += f" (within {q.tolerance:g})." if q.tolerance else "."
+    return text
+
+
+def choice_options(q, p):
+    """{letter: text} of a choice question for these params (p["options"] lists
+    the option keys in this variant's order)."""
+    return {LETTERS[i]: q.options[key].format(**p) if key in q.options else str(key)
+            for i, key in enumerate(p["options"])}
+
+
+# -- judging -------------------------------------------------------------------------
+
+class NotPlain(TypeError):
+    pass
+
+
+def plain(value, depth=0):
+    """The value as plain JSON data (numpy scalars and tuples allowed); NotPlain otherwise.
+
+    Objects that claim to equal anything are refused here, so the judge only ever
+    compares numbers, strings, lists and dicts it built itself."""
+    if depth > 50:
+        raise NotPlain("the answer is nested too deeply")
+    if value is None or type(value) in (bool, int, str):
+        return value
+    if type(value) is float:
+        return value
+    t = type(value)
+    if t.__module__ == "numpy":
+        if t.__name__.startswith(("int", "uint")):
+            return int(value)
+        if t.__name__.startswith("float"):
+            return float(value)
+        if t.__name__ == "bool_" or t.__name__ == "bool":
+            return bool(value)
+        if t.__name__ == "ndarray":
+            return plain(value.tolist(), depth + 1)
+    if t in (list, tuple):
+        return [plain(v, depth + 1) for v in value]
+    if t is dict:
+        out = {}
+        for k, v in value.items():
+            if type(k) not in (str, int) and not (type(k).__module__ == "numpy"
+                                                  and type(k).__name__.startswith("int")):
+                raise NotPlain(f"dict keys must be ints or strings, not {type(k).__name__}")
+            out[str(int(k)) if not isinstance(k, str) else k] = plain(v, depth + 1)
+        return out
+    raise NotPlain(f"{t.__name__} is not plain data (use int, float, str, list or dict)")
+
+
+def _number(x):
+    return type(x) in (int, float)
+
+
+def _describe(x):
+    s = json.dumps(x) if not isinstance(x, float) or math.isfinite(x) else str(x)
+    return f"{type(x).__name__} {s[:40]}"
+
+
+def judge(assignment_name, qid, student, given):
+    """(status, points, message) for a JSON-decoded answer; never raises.
+
+    status: correct | wrong | unanswered | invalid; a wrong answer gets a hint
+    that does not give the answer away."""
+    try:
+        q = question(assignment_name, qid)
+    except KeyError as e:
+        return "invalid", 0, f"invalid: {e.args[0]}"
+    if q.kind == "code":
+        return "invalid", 0, "invalid: code questions are graded by running them (codex)"
+    try:
+        given = plain(given)
+    except NotPlain as e:
+        return "invalid", 0, f"invalid: {e}"
+    except RecursionError:
+        return "invalid", 0, "invalid: the answer is nested too deeply"
+    if given is None:
+        return "unanswered", 0, "not yet answered"
+    try:
+        p = params(assignment_name, qid, student)
+        exp = expected(assignment_name, qid, student)
+        return _JUDGES[q.kind](q, p, exp, given)
+    except Exception as e:   # a bug of ours must not cost the student: say so
+        return "invalid", 0, f"invalid: the check failed ({type(e).__name__}: {e}); tell your instructor"
+
+
+def _wrong(q, p, given, fallback=None):
+    for trap, hint in (q.traps(p) if q.traps else []):
+        if _same(trap, given, q.tolerance):
+            return "wrong", 0, f"wrong: {hint}"
+    return "wrong", 0, f"wrong: {fallback or q.hint}"
+
+
+def _same(a, b, tol=0):
+    if _number(a) and _number(b) and type(a) is not bool and type(b) is not bool:
+        return math.isfinite(b) and abs(a - b) <= tol + 1e-9
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y, tol) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k], tol) for k in a)
+    return a == b
+
+
+def _judge_number(q, p, exp, given):
+    if type(given) is bool or not _number(given):
+        return "invalid", 0, (f"invalid: expected a number{' in ' + q.unit if q.unit else ''}"
+                              f" (an int like 3), got {_describe(given)}")
+    if not math.isfinite(given):
+        return "invalid", 0, "invalid: expected a finite number"
+    if _same(exp, given, q.tolerance):
+        return "correct", q.points, "correct"
+    return _wrong(q, p, given)
+
+
+def _judge_choice(q, p, exp, given):
+    letters = list(choice_options(q, p))
+    if not isinstance(given, str) or given.strip().lower() not in letters:
+        return "invalid", 0, (f"invalid: expected one letter among "
+                              f"{', '.join(repr(x) for x in letters)}, got {_describe(given)}")
+    if given.strip().lower() == exp:
+        return "correct", q.points, "correct"
+    return _wrong(q, p, given.strip().lower())
+
+
+def _judge_state(q, p, exp, given):
+    if isinstance(exp, list):
+        if not isinstance(given, list):
+            return "invalid", 0, (f"invalid: expected a list of {len(exp)} entries, "
+                                  f"got {_describe(given)}")
+        if len(given) != len(exp):
+            return "wrong", 0, (f"wrong: expected {len(exp)} entries (one per page, "
+                                f"in vpn order), got {len(given)}")
+        bad = [i for i, (a, b) in enumerate(zip(exp, given)) if not _same(a, b, q.tolerance)]
+        if not bad:
+            return "correct", q.points, "correct"
+        for i in bad:
+            if not (given[i] is None or _number(given[i])) or type(given[i]) is bool:
+                return "invalid", 0, (f"invalid: entry {i} should be a number or None, "
+                                      f"got {_describe(given[i])}")
+        return _wrong(q, p, given, f"{q.hint} (look again at VP{bad[0]})")
+    if not isinstance(given, dict):
+        return "invalid", 0, f"invalid: expected a dict, got {_describe(given)}"
+    missing = sorted(set(exp) - set(given), key=str)
+    extra = sorted(set(given) - set(exp), key=str)
+    right = [k for k in exp if k in given and _same(exp[k], given[k], q.tolerance)]
+    if len(right) == len(exp) and not extra:
+        return "correct", q.points, "correct"
+    pts = q.points * len(right) // len(exp) if q.partial and not extra else 0
+    if extra:
+        msg = f"{q.hint} (these keys should not be there: {', '.join(map(str, extra[:4]))})"
+    elif missing:
+        msg = f"{q.hint} ({len(missing)} key(s) missing)"
+    else:
+        msg = f"{q.hint} ({len(right)} of {len(exp)} right)"
+    return "wrong", pts, f"wrong: {msg}"
+
+
+_JUDGES = {"number": _judge_number, "choice": _judge_choice, "state": _judge_state}

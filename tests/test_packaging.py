@@ -377,7 +377,7 @@ def test_wheel_carries_homework_data_and_license(tmp_path):
 
     env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1")
     out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
-                          "-w", str(tmp_path / "dist"), str(src)],
+                          "--no-build-isolation", "-w", str(tmp_path / "dist"), str(src)],
                          text=True, capture_output=True, env=env)
     assert out.returncode == 0, out.stdout + out.stderr
     wheel, = (tmp_path / "dist").glob("cowlab-*.whl")

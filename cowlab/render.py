@@ -297,13 +297,13 @@ def frame_rows(rc, marks, show_free, max_rows):
     pfns = np.flatnonzero(keep)
     n = len(pfns)
     note, words = note_ids(pfns, marks)
-    if n <= max_rows:
-        starts = np.arange(n)
-    else:
-        r = rc[pfns]
-        brk = np.ones(n, dtype=bool)
-        brk[1:] = (np.diff(pfns) != 1) | (r[1:] != r[:-1]) | (note[1:] != note[:-1])
-        starts = run_starts(brk)
+    r = rc[pfns]
+    alone = (r > 0) | (note != 0)         # frames in use (or marked) ...
+    brk = np.ones(n, dtype=bool)
+    brk[1:] = (np.diff(pfns) != 1) | (r[1:] != r[:-1]) | (note[1:] != note[:-1])
+    if np.count_nonzero(alone) <= max_rows:   # ... get a row each when they fit;
+        brk[1:] |= alone[1:] | alone[:-1]     # free frames always come in runs
+    starts = run_starts(brk)
     rows = []
     for lo, hi, folded in choose(starts, n, note[starts] != 0, max_rows):
         rows.append(Row(first=int(pfns[lo]), last=int(pfns[hi - 1]), count=hi - lo,
@@ -614,8 +614,11 @@ class Diagram(graphviz.Digraph):
         self.text = text
         self._svg = None                      # (source, svg) of the last render
 
-    def _copy_kwargs(self, **kwargs):
-        return super()._copy_kwargs(text=self.text, **kwargs)
+    def copy(self):
+        """A copy that keeps the words (graphviz's copy() would drop them)."""
+        twin = super().copy()
+        twin.text = self.text
+        return twin
 
     def __repr__(self):
         return self.text

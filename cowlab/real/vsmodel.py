@@ -1,0 +1,531 @@
+"""Model vs kernel: the same scenario on `cowlab.Kernel` and on Linux, row by row.
+
+Each `_model_*` function replays an experiment of `cowlab.real` on the model, with
+the machine's page size; each `_rows_*` function lines up what the model predicts
+with what the kernel measured. A row's verdict is one of
+
+    matches                   equal, exactly (kB, values, frame identity, bits)
+    matches within noise      a fault count within NOISE_FAULTS after CPython's
+                              own faults were subtracted (see cowlab.real)
+    within documented noise   a known, documented gap (named in the row's note)
+    hidden                    the kernel hides PFNs from non-root users
+    measured                  a timing or a runtime figure: no prediction to meet
+    DIFFERS                   a bug in the model or a lesson: find out which
+
+so the verdict column reads the same on any Linux box whenever the model holds.
+"""
+import html
+from collections import namedtuple
+
+import numpy as np
+
+from . import (NOISE_FAULTS, PAGE_SIZE, HPAGE_SIZE, EXPERIMENTS, Unavailable, _kernel_release,
+               cow_writes, exec_vs_write, fork_cost, frames, madvise_fork, overcommit,
+               thp, zero_page, commit_limit)
+
+Row = namedtuple("Row", "quantity model kernel verdict note needs_root")
+
+STATS = ("rss", "pss", "shared_dirty", "private_dirty")
+KB = PAGE_SIZE // 1024
+
+
+def _kernel(ram_pages, **kw):
+    """A model kernel with this machine's page size (imported late: cowlab.real stays light)."""
+    from ..kernel import Kernel
+    return Kernel(ram_pages=ram_pages, page_size=PAGE_SIZE, **kw)
+
+
+# ---------------------------------------------------------------------------- the table
+class Comparison:
+    """Predicted vs measured, one verdict per row; `ok` is False if any row DIFFERS."""
+
+    def __init__(self, experiment, rows, measured, notes=()):
+        self.experiment = experiment
+        self.rows = list(rows)
+        self.measured = measured           # the kernel's raw figures (a dict)
+        self.notes = list(notes)
+
+    @property
+    def ok(self):
+        return not self.differs()
+
+    def differs(self):
+        return [r for r in self.rows if r.verdict == "DIFFERS"]
+
+    def verdicts(self):
+        return {r.quantity: r.verdict for r in self.rows}
+
+    def summary(self, needs_root=True, measured=False):
+        """One line per row: the quantity and its verdict, no numbers (what nbval compares).
+
+        needs_root=False leaves out the rows that need PFNs; measured=False the timings.
+        """
+        lines = [f"{self.experiment}: {'model and kernel agree' if self.ok else 'DIFFERS'}"]
+        for r in self.rows:
+            if (r.needs_root and not needs_root) or (r.verdict == "measured" and not measured):
+                continue
+            lines.append(f"  {r.quantity}: {r.verdict}")
+        return "\n".join(lines)
+
+    def __str__(self):
+        head = ("quantity", "model", "kernel", "verdict")
+        cells = [head] + [(r.quantity, _fmt(r.model), _fmt(r.kernel), r.verdict) for r in self.rows]
+        width = [max(len(c[i]) for c in cells) for i in range(4)]
+        out = [f"{self.experiment}: model vs this kernel"]
+        for i, c in enumerate(cells):
+            out.append("  ".join(s.ljust(w) for s, w in zip(c, width)).rstrip())
+            if i == 0:
+                out.append("  ".join("-" * w for w in width))
+        notes = [f"  {r.quantity}: {r.note}" for r in self.rows if r.note]
+        if notes or self.notes:
+            out += ["notes:"] + notes + [f"  {n}" for n in self.notes]
+        return "\n".join(out)
+
+    __repr__ = __str__
+
+    def _repr_html_(self):
+        colour = {"DIFFERS": "#cf222e", "hidden": "#9a6700", "measured": "#57606a"}
+        rows = []
+        for r in self.rows:
+            c = colour.get(r.verdict, "#1a7f37")
+            title = f' title="{html.escape(r.note)}"' if r.note else ""
+            rows.append(f"<tr{title}><td style='text-align:left'>{html.escape(r.quantity)}</td>"
+                        f"<td>{html.escape(_fmt(r.model))}</td><td>{html.escape(_fmt(r.kernel))}</td>"
+                        f"<td style='color:{c}'>{html.escape(r.verdict)}</td></tr>")
+        notes = "".join(f"<li>{html.escape(r.quantity)}: {html.escape(r.note)}</li>"
+                        for r in self.rows if r.note)
+        notes += "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
+        return (f"<b>{html.escape(self.experiment)}</b>: model vs this kernel"
+                "<table><tr><th>quantity</th><th>model</th><th>kernel</th><th>verdict</th></tr>"
+                + "".join(rows) + "</table>" + (f"<ul>{notes}</ul>" if notes else ""))
+
+
+def _fmt(v):
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:,.1f}"
+    if isinstance(v, (list, tuple)):
+        return " ".join(_fmt(x) for x in v)
+    return "-" if v is None else str(v)
+
+
+def exact(quantity, model, kernel, note="", needs_root=False):
+    return Row(quantity, model, kernel, "matches" if model == kernel else "DIFFERS", note,
+               needs_root)
+
+
+def faults(quantity, model, kernel):
+    """A fault count: kernel is a cowlab.real.measured() dict; allow NOISE_FAULTS."""
+    net = kernel["faults"]
+    ok = abs(net - model) <= NOISE_FAULTS
+    note = (f"raw {kernel['raw']} - baseline {kernel['baseline']} (CPython's own); "
+            f"warm-up faults, not counted: {kernel['warmup']}")
+    return Row(quantity, model, net, "matches within noise" if ok else "DIFFERS", note, False)
+
+
+def frame_fact(quantity, model, kernel):
+    """A fact about PFNs: 'hidden' when pagemap showed no PFNs (non-root)."""
+    if kernel is None:
+        return Row(quantity, model, "hidden", "hidden",
+                   "pagemap shows PFNs only to root (CAP_SYS_ADMIN)", True)
+    return exact(quantity, model, kernel, needs_root=True)
+
+
+def measured(quantity, kernel, model=None, note=""):
+    return Row(quantity, model, kernel, "measured", note, False)
+
+
+def stat_rows(label, model, kernel, fields=STATS):
+    return [exact(f"{label}: {f} (kB)", int(model[f]), int(kernel[f])) for f in fields]
+
+
+# ---------------------------------------------------------------------------- cow_writes
+def _model_cow_writes(pages, writes, writer):
+    k = _kernel(2 * pages + 8)
+    p = k.spawn("parent", pages=pages)
+    c = k.fork(p)
+    before = {"parent": k.stats(p), "child": k.stats(c)}
+    w = c if writer == "child" else p
+    f0 = k.stats(w).minor_faults
+    kinds = k.write_many(w, np.arange(writes), value=2)
+    after = {"parent": k.stats(p), "child": k.stats(c)}
+    return {"faults": k.stats(w).minor_faults - f0, "kinds": kinds,
+            "parent": {"before": before["parent"], "after": after["parent"]},
+            "child": {"before": before["child"], "after": after["child"]}}
+
+
+def _compare_cow_writes(pages=64, writes=16, writer="child"):
+    real = cow_writes(pages, writes, writer)
+    model = _model_cow_writes(real["pages"], real["writes"], writer)
+    rows = [faults(f"{writer} writes {writes} of {pages} pages: minor faults",
+                   model["faults"], real["faults"])]
+    for who in ("parent", "child"):
+        for when in ("before", "after"):
+            rows += stat_rows(f"{who} {when}", model[who][when], real[who][when])
+    notes = [f"model: {model['kinds']}; smaps of the mapping in each process (kB)"]
+    return Comparison(f"cow_writes ({writer} writes)", rows, real, notes)
+
+
+# ---------------------------------------------------------------------------- frames
+def _model_frames(pages, vpn):
+    k = _kernel(4 * pages + 8)
+    p = k.spawn("parent", pages=pages)
+    steps = []
+
+    def look(proc):
+        if proc is None or not proc.alive:
+            return None
+        mc = k.mapcounts()
+        out = []
+        for v in range(pages):
+            e = k.pte(proc, v)
+            out.append((e.pfn, True, bool(e.pfn >= 0 and mc[e.pfn] == 1), False))
+        return out
+
+    def step(name, writer=None, fn=None, c=None):
+        nf = None
+        if fn is not None:
+            who = p if writer == "parent" else c
+            f0 = who.minor_faults
+            fn()
+            nf = who.minor_faults - f0
+        steps.append({"step": name, "writer": writer, "faults": nf,
+                      "parent": look(p), "child": look(c)})
+
+    step("spawn")
+    c = k.fork(p)
+    step("fork", c=c)
+    step(f"parent writes VP{vpn}", "parent", lambda: k.write(p, vpn, 2), c)
+    step(f"child writes VP{vpn}", "child", lambda: k.write(c, vpn, 3), c)
+    k.exit(c)
+    others = [v for v in range(pages) if v != vpn]
+    step("child exits; parent writes the other pages", "parent",
+         lambda: k.write_many(p, others, 4), None)
+    return steps
+
+
+def _frame_words(steps, i, who):
+    """For step i: per page, 'kept'/'new' frame versus step i-1 (the fork: 'parent's')."""
+    now = steps[i][who]
+    if who == "child" and steps[i - 1]["child"] is None:
+        prev = steps[i]["parent"]                       # fork: the child's first look
+        return [None if a[0] is None else ("parent's" if a[0] == b[0] else "other")
+                for a, b in zip(now, prev)]
+    prev = steps[i - 1][who]
+    return [None if a[0] is None or b[0] is None else ("kept" if a[0] == b[0] else "new")
+            for a, b in zip(now, prev)]
+
+
+def _compare_frames(pages=3, vpn=1, hide_pfns=False):
+    real = frames(pages, vpn, hide_pfns)
+    model = _model_frames(real["pages"], vpn)
+    rows = []
+    for i in range(1, len(model)):
+        ms, rs = model[i], real["steps"][i]
+        if ms["writer"]:
+            rows.append(faults(f"{ms['step']}: faults", ms["faults"], rs["faults"]))
+        for who in ("parent", "child"):
+            if ms[who] is None:
+                continue
+            mw, rw = _frame_words(model, i, who), _frame_words(real["steps"], i, who)
+            rows.append(frame_fact(f"{ms['step']}: {who}'s frame per page",
+                                   mw, None if None in rw else rw))
+            rows.append(exact(f"{ms['step']}: {who}'s pages mapped exclusively",
+                              [e[2] for e in ms[who]], [bool(e[2]) for e in rs[who]],
+                              note="pagemap bit 56; model: mapcount == 1" if i == 1 else ""))
+        if ms["child"] is not None:
+            mshare = [a[0] == b[0] for a, b in zip(ms["parent"], ms["child"])]
+            rshare = [None if a[0] is None else a[0] == b[0] for a, b in zip(rs["parent"], rs["child"])]
+            rows.append(frame_fact(f"{ms['step']}: page on one frame in both",
+                                   mshare, None if None in rshare else rshare))
+    return Comparison("frames", rows, real)
+
+
+# ---------------------------------------------------------------------------- zero_page
+def _model_zero_page(pages, reads, writes):
+    from ..kernel import ZERO_PFN
+    k = _kernel(2 * pages + 8)
+    p = k.spawn("parent", pages=0)
+    s = k.mmap(p, pages)
+    f0 = p.minor_faults
+    values = [k.read(p, s + v) for v in range(reads)]
+    out = {"read": {"faults": p.minor_faults - f0, "values": values, "smaps": k.stats(p),
+                    "zero": [k.pte(p, s + v).pfn == ZERO_PFN for v in range(reads)]}}
+    f0 = p.minor_faults
+    k.write_many(p, s + np.arange(writes), 5)
+    pf = [k.pte(p, s + v).pfn for v in range(writes)]
+    out["write"] = {"faults": p.minor_faults - f0, "smaps": k.stats(p),
+                    "zero": [k.pte(p, s + v).pfn == ZERO_PFN for v in range(reads)],
+                    "distinct": len(set(pf)) == len(pf)}
+    c = k.fork(p)
+    f0 = c.minor_faults
+    rest = range(writes, reads)
+    values = [k.read(c, s + v) for v in rest]
+    out["child"] = {"faults": c.minor_faults - f0, "values": values, "smaps": k.stats(c),
+                    "zero": [k.pte(c, s + v).pfn == ZERO_PFN for v in range(reads)]}
+    return out
+
+
+def _zero_flags(pages, zero_pfn, n):
+    """Per page: on the zero page? (None if PFNs are hidden)"""
+    if zero_pfn is None:
+        return None
+    return [p[0] == zero_pfn for p in pages[:n]]
+
+
+def _compare_zero_page(pages=8, reads=4, writes=2):
+    real = zero_page(pages, reads, writes)
+    model = _model_zero_page(real["pages"], reads, writes)
+    rd, wr, ch = real["read"], real["write"], real["child_reads"]
+    zpfn = rd["pages"][0][0]                 # the first read page maps the zero page
+    rows = [faults(f"read {reads} untouched pages: faults", model["read"]["faults"], rd["faults"]),
+            exact(f"read {reads} untouched pages: values", model["read"]["values"], rd["values"])]
+    rows += stat_rows("after the reads", model["read"]["smaps"], rd["smaps"], ("rss", "private_dirty"))
+    rows += [exact("after the reads: pages present", [True] * reads,
+                   [bool(p[1]) for p in rd["pages"][:reads]]),
+             frame_fact("after the reads: page on the zero page", model["read"]["zero"],
+                        _zero_flags(rd["pages"], zpfn, reads)),
+             faults(f"write {writes} of them: faults", model["write"]["faults"], wr["faults"])]
+    rows += stat_rows(f"after writing {writes}", model["write"]["smaps"], wr["smaps"],
+                      ("rss", "private_dirty"))
+    distinct = None if zpfn is None else len({p[0] for p in wr["pages"][:writes]}) == writes
+    rows += [frame_fact(f"after writing {writes}: page on the zero page", model["write"]["zero"],
+                        _zero_flags(wr["pages"], zpfn, reads)),
+             frame_fact(f"after writing {writes}: each written page has its own frame",
+                        model["write"]["distinct"], distinct),
+             faults(f"fork; child reads the other {reads - writes}: faults",
+                    model["child"]["faults"], ch["faults"]),
+             exact(f"fork; child reads the other {reads - writes}: values",
+                   model["child"]["values"], ch["values"])]
+    rows += stat_rows("child", model["child"]["smaps"], ch["smaps"], ("rss", "shared_dirty"))
+    rows.append(frame_fact("child: page on the zero page", model["child"]["zero"],
+                           _zero_flags(ch["pages"], zpfn, reads)))
+    return Comparison("zero_page", rows, real,
+                      ["the zero page is one read-only frame every process shares; "
+                       "smaps never counts it in Rss"])
+
+
+# ---------------------------------------------------------------------------- exec_vs_write
+def _model_exec_vs_write(pages):
+    k = _kernel(3 * pages + 16)
+    p = k.spawn("parent", pages=pages)
+    frames0 = [k.pte(p, v).pfn for v in range(pages)]
+    allp = np.arange(pages)
+    c = k.fork(p)
+    k.exec(c, pages=1, name="cat")
+    after_exec = k.stats(p)
+    f0 = p.minor_faults
+    kinds_a = k.write_many(p, allp, 2)
+    out = {"exec": {"parent_after_exec": after_exec, "parent_writes": p.minor_faults - f0,
+                    "parent_kinds": kinds_a, "parent_after_write": k.stats(p),
+                    "frames_changed": sum(k.pte(p, v).pfn != f for v, f in zip(range(pages), frames0))}}
+    k.exit(c)
+    frames0 = [k.pte(p, v).pfn for v in range(pages)]
+    c = k.fork(p)
+    f0 = c.minor_faults
+    k.write_many(c, allp, 3)
+    out["write"] = {"child_writes": c.minor_faults - f0, "child_after_write": k.stats(c),
+                    "child_frames_changed": sum(k.pte(c, v).pfn != f for v, f in
+                                                zip(range(pages), frames0)),
+                    "parent_while_child_alive": k.stats(p)}
+    k.exit(c)
+    f0 = p.minor_faults
+    kinds_b = k.write_many(p, allp, 4)
+    out["write"].update(parent_writes_after_exit=p.minor_faults - f0, parent_kinds=kinds_b,
+                        parent_frames_changed=sum(k.pte(p, v).pfn != f for v, f in
+                                                  zip(range(pages), frames0)))
+    return out
+
+
+def _compare_exec_vs_write(pages=64):
+    real = exec_vs_write(pages)
+    m = _model_exec_vs_write(real["pages"])
+    ra, ma, rb, mb = real["exec"], m["exec"], real["write"], m["write"]
+    rows = stat_rows("A fork+exec: parent after the child's exec", ma["parent_after_exec"],
+                     ra["parent_after_exec"], ("rss", "shared_dirty", "private_dirty"))
+    rows += [faults(f"A: parent then writes all {pages}: faults", ma["parent_writes"],
+                    ra["parent_writes"]),
+             frame_fact("A: frames copied (parent's PFN changed)", ma["frames_changed"],
+                        ra["frames_changed"])]
+    rows += stat_rows("A: parent after writing", ma["parent_after_write"],
+                      ra["parent_after_write"], ("rss", "private_dirty"))
+    rows += [faults(f"B fork+write: child writes all {pages}: faults", mb["child_writes"],
+                    rb["child_writes"]),
+             frame_fact("B: frames copied (child's PFN changed)", mb["child_frames_changed"],
+                        rb["child_frames_changed"])]
+    rows += stat_rows("B: child after writing", mb["child_after_write"], rb["child_after_write"],
+                      ("rss", "shared_dirty", "private_dirty"))
+    rows += stat_rows("B: parent while the child lives", mb["parent_while_child_alive"],
+                      rb["parent_while_child_alive"], ("shared_dirty", "private_dirty"))
+    rows += [faults("B: parent writes all after the child exits: faults",
+                    mb["parent_writes_after_exit"], rb["parent_writes_after_exit"]),
+             frame_fact("B: parent's frames copied", mb["parent_frames_changed"],
+                        rb["parent_frames_changed"])]
+    return Comparison("exec_vs_write", rows, real,
+                      [f"model: A parent {ma['parent_kinds']}, B parent {mb['parent_kinds']}: "
+                       "a write to a page nobody else maps still faults once (the PTE is "
+                       "read-only since fork) but copies nothing"])
+
+
+# ---------------------------------------------------------------------------- thp
+def _model_thp(write_vpn):
+    n = HPAGE_SIZE // PAGE_SIZE
+    mode = "split" if _kernel_release() >= (5, 8) else "copy"
+    k = _kernel(3 * n + 16, thp=mode)
+    p = k.spawn("parent", pages=0)
+    s = k.mmap(p, n, huge=True)
+    k.write_many(p, s + np.arange(n), 1)
+    touch = p.minor_faults
+    before = k.stats(p)
+    c = k.fork(p)
+    cb = k.stats(c)
+    k.write(c, s + write_vpn, 2)
+    return {"mode": mode, "touch_faults": touch, "parent_before_fork": before,
+            "child": {"before": cb, "faults": c.minor_faults, "after": k.stats(c)},
+            "parent_after_child_write": k.stats(p)}
+
+
+def _compare_thp(write_vpn=5):
+    real = thp(write_vpn)
+    m = _model_thp(write_vpn)
+    fields = ("rss", "shared_dirty", "private_dirty", "anon_huge")
+    rows = [Row("touch the 2 MiB page: faults", m["touch_faults"], real["touch_faults"],
+                "matches within noise" if abs(m["touch_faults"] - real["touch_faults"]) <=
+                NOISE_FAULTS else "DIFFERS", "raw count: one fault maps the whole PMD", False)]
+    rows += stat_rows("parent before fork", m["parent_before_fork"], real["parent_before_fork"],
+                      fields)
+    rows += stat_rows("child after fork", m["child"]["before"], real["child"]["before"], fields)
+    rows.append(faults(f"child writes VP{write_vpn}: faults", m["child"]["faults"],
+                       real["child"]["faults"]))
+    rows += stat_rows("child after its write", m["child"]["after"], real["child"]["after"], fields)
+    rows += stat_rows("parent after the child's write", m["parent_after_child_write"],
+                      real["parent_after_child_write"], fields)
+    return Comparison("thp", rows, real, [f"model thp={m['mode']!r} for Linux "
+                                          f"{real['kernel']}; THP mode here: [{real['mode']}]"])
+
+
+# ---------------------------------------------------------------------------- overcommit
+def _compare_overcommit():
+    real = overcommit()
+    mi, mode = real["meminfo"], real["overcommit_memory"]
+    rows = [exact("CommitLimit (kB): mm/util.c formula vs /proc/meminfo",
+                  real["commit_limit_computed"], mi["CommitLimit"],
+                  note="cowlab.real.commit_limit(): (RAM - hugetlb) * ratio/100 + swap, "
+                       "or overcommit_kbytes + swap")]
+    # The model counts RAM in frames; a 2 MiB frame keeps the tables small on any host.
+    big = 1 << 21
+    k = _kernel_scaled(mi["MemTotal"] * 1024 // big, mi["SwapTotal"] * 1024 // big, big,
+                       overcommit_memory=mode, overcommit_ratio=real["overcommit_ratio"],
+                       overcommit_kbytes=real["overcommit_kbytes"])
+    model_limit = k.meminfo()["commit_limit"]
+    slack = 2 * big // 1024 + mi["Hugetlb"]
+    rows.append(Row("CommitLimit (kB): model vs /proc/meminfo", model_limit, mi["CommitLimit"],
+                    "within documented noise" if abs(model_limit - mi["CommitLimit"]) <= slack
+                    else "DIFFERS",
+                    f"the model counts RAM in 2 MiB frames here (rounding up to 4 MiB) and "
+                    f"has no hugetlb pool ({mi['Hugetlb']} kB here)", False))
+    p = k.spawn("probe", pages=0)
+    try:
+        k.mmap(p, -(-real["probe"]["request_kb"] * 1024 // big))
+        refused = False
+    except OSError:
+        refused = True
+    rows.append(exact("one private mmap of RAM + swap + 1 GiB refused", refused,
+                      real["probe"]["refused"],
+                      note=f"overcommit_memory = {mode} here; never touched, so nothing was used"))
+    return Comparison("overcommit", rows, real,
+                      ["read-only: no sysctl was changed; the kernel's small admin/user "
+                       "reserves in mode 2 are left out of the model"])
+
+
+def _kernel_scaled(ram_pages, swap_pages, page_size, **kw):
+    from ..kernel import Kernel
+    return Kernel(ram_pages=max(ram_pages, 1), swap_pages=swap_pages, page_size=page_size, **kw)
+
+
+# ---------------------------------------------------------------------------- madvise_fork
+def _model_madvise_fork(pages):
+    out = {}
+    for kind in ("normal", "dontfork", "wipeonfork"):
+        k = _kernel(2 * pages + 8)
+        p = k.spawn("parent", pages=pages)
+        k.write_many(p, np.arange(pages), 7)
+        if kind != "normal":
+            k.madvise(p, 0, pages, kind)
+        c = k.fork(p)
+        mapped = bool(k.regions(c))
+        seen = {"mapped": mapped, "smaps": k.stats(c),
+                "values": sorted({k.read(c, v) for v in range(pages)}) if mapped else None}
+        seen["parent"] = k.stats(p)
+        if not mapped:
+            before = len(k.events)
+            k.read(c, 0)
+            seen["touch"] = "SIGSEGV" if any(e.kind == "segv" for e in k.events[before:]) \
+                else "no signal"
+        out[kind] = seen
+    return out
+
+
+def _compare_madvise_fork(pages=8):
+    real = madvise_fork(pages)
+    m = _model_madvise_fork(real["pages"])
+    rows = []
+    for kind in ("normal", "dontfork", "wipeonfork"):
+        mc, rc = m[kind], real["child"][kind]
+        rows.append(exact(f"{kind}: the child has the mapping", mc["mapped"], rc["mapped"]))
+        rows.append(exact(f"{kind}: values the child reads", mc["values"], rc["values"]))
+        if rc["mapped"]:
+            rows += stat_rows(f"{kind}: child", mc["smaps"], rc["smaps"], ("rss", "shared_dirty"))
+        rows += stat_rows(f"{kind}: parent after fork", mc["parent"], real["parent"][kind],
+                          ("shared_dirty", "private_dirty"))
+    rows.append(exact("the child touches the DONTFORK range", m["dontfork"]["touch"],
+                      real["child_touch_dontfork"]))
+    return Comparison("madvise_fork", rows, real)
+
+
+# ---------------------------------------------------------------------------- fork_cost
+def _compare_fork_cost(sizes_mib=(16, 64, 256), repeats=7):
+    real = fork_cost(sizes_mib, repeats)
+    seen = real["child_after_fork"]
+    pages = seen["pages"]
+    k = _kernel(pages + 8)
+    p = k.spawn("parent", pages=pages)
+    free = k.free_frames()
+    c = k.fork(p)
+    copied = free - k.free_frames()
+    rows = [exact(f"fork of {pages} touched pages: frames copied", copied,
+                  seen["child"]["private_dirty"] // KB,
+                  note="kernel: the child's Private_Dirty right after fork, in pages")]
+    rows += stat_rows("child right after fork", k.stats(c), seen["child"],
+                      ("rss", "shared_dirty", "private_dirty"))
+    rows += [measured("fork: ns per 4 KiB page", real["fork_ns_per_page"], "a PTE copy"),
+             measured("eager copy: ns per page", real["copy_ns_per_page"], "a page copy"),
+             measured("fork: ms per GiB", real["fork_ms_per_gib"]),
+             measured("eager copy: ms per GiB", real["copy_ms_per_gib"]),
+             measured("fork of this process alone (ms)", real["base_fork_ms"],
+                      note="this Python process's own memory: subtracted from the slope")]
+    for r in real["sizes"]:
+        rows.append(measured(f"{r['mib']} MiB: fork / copy (ms)",
+                             [round(r["fork_ms"], 2), round(r["copy_ms"], 2)]))
+    return Comparison("fork_cost", rows, real,
+                      ["fork copies page-table entries, not pages: its cost grows with "
+                       "size, far below copying the memory"])
+
+
+_COMPARE = {"fork_cost": _compare_fork_cost, "cow_writes": _compare_cow_writes,
+            "frames": _compare_frames, "zero_page": _compare_zero_page,
+            "exec_vs_write": _compare_exec_vs_write, "thp": _compare_thp,
+            "overcommit": _compare_overcommit, "madvise_fork": _compare_madvise_fork}
+assert set(_COMPARE) == set(EXPERIMENTS)
+
+
+def compare(experiment, **kwargs):
+    """Run `experiment` (one of EXPERIMENTS) on the model and on this kernel."""
+    if experiment not in _COMPARE:
+        raise ValueError(f"unknown experiment {experiment!r}; choose one of "
+                         f"{', '.join(EXPERIMENTS)}")
+    return _COMPARE[experiment](**kwargs)
+
+
+__all__ = ["compare", "Comparison", "Row", "Unavailable"]

@@ -1,0 +1,294 @@
+"""cowlab.real on the live kernel this test runs on: the model's predictions, measured.
+
+Every test forks this process for real and reads /proc; nothing is stubbed. Fault
+counts may exceed the model's by at most NOISE_FAULTS (CPython's own faults, the
+documented noise); every kB figure, value and PFN relation must match exactly.
+The non-root path is tested for real: as root, a forked child drops to uid 65534.
+"""
+import ctypes
+import json
+import mmap
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import cowlab
+from cowlab import real
+from cowlab.real import vsmodel
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="cowlab.real measures Linux")
+
+KB = real.PAGE_SIZE // 1024
+
+
+def no_children_left():
+    """True if this process has no child, running or zombie (every child was reaped)."""
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+def assert_agrees(table):
+    assert table.ok, f"model and kernel differ:\n{table}"
+    assert no_children_left(), "an experiment left a child behind"
+
+
+# ---------------------------------------------------------------------------- cow_writes
+@pytest.mark.parametrize("writer", ["child", "parent"])
+@pytest.mark.parametrize("pages,writes", [(64, 16), (33, 33), (10, 0)])
+def test_cow_writes_matches_the_model(writer, pages, writes):
+    t = real.compare("cow_writes", pages=pages, writes=writes, writer=writer)
+    assert_agrees(t)
+    m = vsmodel._model_cow_writes(pages, writes, writer)
+    r = t.measured
+    # the exact figures the model predicts, in both processes
+    for who in ("parent", "child"):
+        assert r[who]["after"]["private_dirty"] == m[who]["after"]["private_dirty"]
+        assert r[who]["after"]["shared_dirty"] == m[who]["after"]["shared_dirty"]
+        assert r[who]["before"]["pss"] == m[who]["before"]["pss"]
+    assert m["child"]["after"]["private_dirty"] == writes * KB     # the model itself is sane
+    assert 0 <= r["faults"]["faults"] - m["faults"] <= real.NOISE_FAULTS
+
+
+def test_cow_writes_reports_cpython_noise_instead_of_hiding_it():
+    r = real.cow_writes(pages=32, writes=8)
+    f = r["faults"]
+    assert f["faults"] == f["raw"] - f["baseline"]
+    assert f["warmup"] >= 0 and f["baseline"] >= 0
+    assert no_children_left()
+
+
+def test_a_child_write_never_reaches_the_parent():
+    """MAP_PRIVATE for real: Python's mmap default (MAP_SHARED) would leak the 9s."""
+    with real.Mapping(8) as m:
+        m.write(np.arange(8), 1)
+        kid = real._Child(lambda link: (m.write(np.arange(8), 9), link.send(m.read(range(8)))))
+        with kid:
+            assert kid.recv() == [9] * 8
+        assert m.read(range(8)) == [1] * 8
+    assert no_children_left()
+
+
+# ---------------------------------------------------------------------------- frames
+def test_frames_copy_then_reuse_as_root_or_hidden():
+    t = real.compare("frames")
+    assert_agrees(t)
+    steps = t.measured["steps"]
+    if os.geteuid() == 0:
+        assert t.measured["pfns_visible"]
+        fork, pw, cw = steps[1], steps[2], steps[3]
+        assert [p[0] for p in fork["child"]] == [p[0] for p in fork["parent"]]
+        assert pw["parent"][1][0] != fork["parent"][1][0]          # the parent copied VP1
+        assert pw["child"][1][0] == fork["child"][1][0]            # the child kept it
+        assert cw["child"][1][0] == fork["child"][1][0]            # last reference: reused
+        assert [p[0] for p in steps[4]["parent"]] == [p[0] for p in pw["parent"]]
+    else:
+        assert {r.verdict for r in t.rows if r.needs_root} == {"hidden"}
+
+
+def test_frames_with_hide_pfns_still_tells_the_story():
+    t = real.compare("frames", pages=4, vpn=2, hide_pfns=True)
+    assert_agrees(t)
+    hidden = [r for r in t.rows if r.needs_root]
+    assert hidden and all(r.verdict == "hidden" and r.kernel == "hidden" for r in hidden)
+    assert all(p[0] is None for s in t.measured["steps"] for w in ("parent", "child")
+               if s[w] for p in s[w])
+    # what non-root still sees: the exclusive bits and the faults, compared exactly
+    assert any("exclusively" in r.quantity and r.verdict == "matches" for r in t.rows)
+
+
+def run_as_nobody(fn):
+    """Run fn() in a forked child as uid/gid 65534 (as root) and return its JSON result."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(r)
+            if os.geteuid() == 0:
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+                # setuid makes us non-dumpable, and /proc/self/pagemap root-owned: undo that
+                ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)          # PR_SET_DUMPABLE
+            out = fn()
+            os.write(w, json.dumps(out).encode())
+            code = 0
+        except BaseException as e:
+            os.write(w, json.dumps({"error": repr(e)}).encode())
+        finally:
+            os._exit(code)
+    os.close(w)
+    chunks = []
+    while True:
+        b = os.read(r, 1 << 16)
+        if not b:
+            break
+        chunks.append(b)
+    os.close(r)
+    os.waitpid(pid, 0)
+    return json.loads(b"".join(chunks))
+
+
+def test_non_root_path_for_real():
+    def experiment():
+        t = real.compare("frames")
+        z = real.compare("zero_page")
+        return {"uid": os.geteuid(), "ok": t.ok and z.ok,
+                "hidden": sorted({r.verdict for r in t.rows + z.rows if r.needs_root}),
+                "differs": [str(r) for r in t.differs() + z.differs()],
+                "visible": t.measured["pfns_visible"], "summary": t.summary(needs_root=False)}
+    out = run_as_nobody(experiment)
+    assert "error" not in out, out
+    assert out["uid"] != 0
+    assert out["ok"], out["differs"]
+    assert out["hidden"] == ["hidden"] and out["visible"] is False
+    # the verdicts a notebook shows without PFNs are the same as root's
+    assert out["summary"] == real.compare("frames").summary(needs_root=False)
+    assert no_children_left()
+
+
+# ---------------------------------------------------------------------------- the rest
+def test_zero_page():
+    t = real.compare("zero_page", pages=16, reads=10, writes=3)
+    assert_agrees(t)
+    r = t.measured
+    assert r["read"]["smaps"]["rss"] == 0 and r["read"]["values"] == [0] * 10
+    assert r["write"]["smaps"]["rss"] == 3 * KB
+    if r["read"]["pages"][0][0] is not None:      # root: every read page on one frame
+        assert len({p[0] for p in r["read"]["pages"][:10]}) == 1
+
+
+def test_exec_vs_write():
+    t = real.compare("exec_vs_write", pages=48)
+    assert_agrees(t)
+    a, b = t.measured["exec"], t.measured["write"]
+    assert a["child_exit_status"] == 0                        # cat ran and saw EOF
+    assert a["parent_after_exec"]["shared_dirty"] == 0        # exec dropped the child's mappings
+    if os.geteuid() == 0:
+        assert a["frames_changed"] == 0 and b["child_frames_changed"] == 48
+
+
+def test_thp_when_the_kernel_gives_huge_pages():
+    ok, why = real.thp_status()
+    if not ok:
+        with pytest.raises(real.Unavailable, match="huge pages"):
+            real.thp()
+        return
+    try:
+        t = real.compare("thp")
+    except real.Unavailable as e:                 # THP on, but no huge page to be had
+        assert "4 KiB pages" in str(e)
+        return
+    assert_agrees(t)
+    assert t.measured["child"]["after"]["private_dirty"] == (
+        4 if vsmodel._model_thp(5)["mode"] == "split" else 2048)
+
+
+def test_overcommit_reads_but_never_changes_the_sysctls():
+    names = ("overcommit_memory", "overcommit_ratio", "overcommit_kbytes")
+    before = [open(f"/proc/sys/vm/{n}").read() for n in names]
+    t = real.compare("overcommit")
+    assert_agrees(t)
+    assert [open(f"/proc/sys/vm/{n}").read() for n in names] == before
+    r = t.measured
+    assert r["commit_limit_computed"] == r["meminfo"]["CommitLimit"]
+    assert r["probe"]["refused"] == (r["overcommit_memory"] != 1)
+
+
+def test_commit_limit_follows_mm_util_c():
+    # (RAM - hugetlb) * ratio / 100 + swap, in whole pages; kbytes wins over ratio
+    assert real.commit_limit(1000 * KB, 10 * KB, 0, 50, 0) == 510 * KB
+    assert real.commit_limit(1000 * KB, 10 * KB, 200 * KB, 50, 0) == 410 * KB
+    assert real.commit_limit(1000 * KB, 10 * KB, 0, 50, 40 * KB) == 50 * KB
+    # and the model agrees with the formula where both count in the same pages
+    k = cowlab.Kernel(ram_pages=1000, swap_pages=10, page_size=real.PAGE_SIZE)
+    assert k.meminfo()["commit_limit"] == real.commit_limit(1000 * KB, 10 * KB)
+
+
+def test_madvise_fork_dontfork_segfaults_wipeonfork_reads_zero():
+    t = real.compare("madvise_fork", pages=6)
+    assert_agrees(t)
+    c = t.measured["child"]
+    assert c["dontfork"]["mapped"] is False and c["wipeonfork"]["values"] == [0]
+    assert t.measured["child_touch_dontfork"] == "SIGSEGV"
+
+
+def test_fork_copies_no_pages():
+    t = real.compare("fork_cost", sizes_mib=(2, 8), repeats=3)
+    assert_agrees(t)
+    seen = t.measured["child_after_fork"]
+    assert seen["child"]["private_dirty"] == 0
+    assert seen["child"]["shared_dirty"] == seen["pages"] * KB
+    assert {r.verdict for r in t.rows if "ns per" in r.quantity} == {"measured"}
+
+
+# ---------------------------------------------------------------------------- safety
+def test_a_failing_child_is_reported_and_reaped():
+    def body(link):
+        raise RuntimeError("boom in the child")
+    with pytest.raises(real.ExperimentError, match="boom in the child"):
+        with real._Child(body) as kid:
+            kid.recv()
+    assert no_children_left()
+
+
+def test_a_stuck_child_times_out_and_is_killed():
+    t0 = time.monotonic()
+    with pytest.raises(real.ExperimentError, match="no answer"):
+        with real._Child(lambda link: time.sleep(60), timeout=0.5) as kid:
+            kid.recv()
+    assert time.monotonic() - t0 < 10
+    assert no_children_left()
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: real.cow_writes(pages=0), "pages must be between 1"),
+    (lambda: real.cow_writes(pages=8, writes=9), "writes must be between 0 and 8"),
+    (lambda: real.cow_writes(pages=2.5), "whole number of pages"),
+    (lambda: real.cow_writes(writer="both"), "writer must be 'child' or 'parent'"),
+    (lambda: real.cow_writes(pages=1 << 30), "keeps a 2 GiB pod safe"),
+    (lambda: real.frames(pages=3, vpn=3), "vpn must be a page number in 0..2"),
+    (lambda: real.fork_cost(sizes_mib=(4096,)), "e.g. sizes_mib="),
+    (lambda: real.compare("nope"), "choose one of fork_cost, cow_writes"),
+])
+def test_bad_input_says_what_to_do_and_leaves_things_working(call, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        call()
+    assert no_children_left()
+    assert real.compare("cow_writes", pages=8, writes=2).ok    # nothing was left broken
+
+
+def test_not_linux_degrades_with_a_clear_message(monkeypatch):
+    monkeypatch.setattr(sys, "platform", "darwin")
+    ok, why = real.available()
+    assert not ok and "Binder" in why and "cowlab.Kernel" in why
+    with pytest.raises(real.Unavailable, match="Linux"):
+        real.cow_writes()
+    with pytest.raises(real.Unavailable, match="Linux"):
+        real.compare("frames")
+
+
+def test_verdicts_read_the_same_run_after_run():
+    """What the notebook's unmasked verdict cells print must not depend on the run."""
+    for name in ("cow_writes", "zero_page", "exec_vs_write", "madvise_fork", "overcommit"):
+        a = real.compare(name).summary(needs_root=False)
+        b = real.compare(name).summary(needs_root=False)
+        assert a == b
+        assert "DIFFERS" not in a
+
+
+def test_import_is_light_and_has_no_side_effects():
+    code = ("import sys, os; import cowlab.real as r; "
+            "print(sorted(m for m in ('ipywidgets', 'graphviz', 'cowlab.real.vsmodel') "
+            "if m in sys.modules)); print(os.getpid())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert out.stdout.splitlines()[0] == "[]"
+    assert out.stderr == ""

@@ -426,7 +426,8 @@ def fork_cost(sizes_mib=(16, 64, 256), repeats=7, advice=None):
     -> {"sizes": [{mib, fork_ms, copy_ms}], "base_fork_ms", "fork_ns_per_page",
     "copy_ns_per_page", "fork_ms_per_gib", "copy_ms_per_gib", "child_after_fork"}.
     Per page = the slope over the sizes above this process's own fork cost (size 0).
-    advice="dontfork" or "wipeonfork" madvises the mapping first (what fork skips).
+    advice="dontfork" or "wipeonfork" madvises the mapping first (what fork skips);
+    advice="hugepage" asks for 2 MiB pages (fork then copies one PMD per 2 MiB).
     """
     _require_linux()
     sizes = [int(s) for s in sizes_mib]
@@ -435,9 +436,13 @@ def fork_cost(sizes_mib=(16, 64, 256), repeats=7, advice=None):
                          f"e.g. sizes_mib=(16, 64, 256)")
     if not 1 <= int(repeats) <= 50:
         raise ValueError(f"repeats must be 1..50, got {repeats}")
-    adv = {None: None, "dontfork": mmap.MADV_DONTFORK, "wipeonfork": MADV_WIPEONFORK}
+    adv = {None: None, "dontfork": mmap.MADV_DONTFORK, "wipeonfork": MADV_WIPEONFORK,
+           "hugepage": None}
     if advice not in adv:
-        raise ValueError(f"advice must be None, 'dontfork' or 'wipeonfork', got {advice!r}")
+        raise ValueError(f"advice must be None, 'dontfork', 'wipeonfork' or 'hugepage', "
+                         f"got {advice!r}")
+    if advice == "hugepage" and not thp_status()[0]:
+        raise Unavailable(f"advice='hugepage': {thp_status()[1]}")
     _check_budget("fork_cost", 2 * max(sizes) << 20)
 
     def time_fork():
@@ -456,18 +461,19 @@ def fork_cost(sizes_mib=(16, 64, 256), repeats=7, advice=None):
     rows = []
     for mib in sizes:
         pages = (mib << 20) // PAGE_SIZE
-        with Mapping(pages) as src, Mapping(pages) as dst:
+        with Mapping(pages, huge=advice == "hugepage") as src:
             src.view[::PAGE_SIZE] = 1
-            dst.view[::PAGE_SIZE] = 1
             if adv[advice] is not None:
                 src.madvise(adv[advice])
-            fork_ms = median_ms(time_fork)
+            fork_ms = median_ms(time_fork)          # before dst exists: fork copies it too
+            with Mapping(pages) as dst:
+                dst.view[::PAGE_SIZE] = 1
 
-            def copy():
-                t0 = time.perf_counter_ns()
-                np.copyto(dst.view, src.view)
-                return (time.perf_counter_ns() - t0) / 1e6
-            copy_ms = median_ms(copy)
+                def copy():
+                    t0 = time.perf_counter_ns()
+                    np.copyto(dst.view, src.view)
+                    return (time.perf_counter_ns() - t0) / 1e6
+                copy_ms = median_ms(copy)
             rows.append({"mib": mib, "pages": pages, "fork_ms": fork_ms, "copy_ms": copy_ms})
     pages = np.array([r["pages"] for r in rows], float)
     fork_slope = np.polyfit(np.r_[0, pages], np.r_[base, [r["fork_ms"] for r in rows]], 1)[0]
@@ -475,8 +481,10 @@ def fork_cost(sizes_mib=(16, 64, 256), repeats=7, advice=None):
     per_gib = (1 << 30) // PAGE_SIZE
     return {"experiment": "fork_cost", "page_size": PAGE_SIZE, "advice": advice,
             "base_fork_ms": base, "sizes": rows,
-            "fork_ns_per_page": fork_slope * 1e6, "copy_ns_per_page": copy_slope * 1e6,
-            "fork_ms_per_gib": fork_slope * per_gib, "copy_ms_per_gib": copy_slope * per_gib,
+            "fork_ns_per_page": float(fork_slope * 1e6),
+            "copy_ns_per_page": float(copy_slope * 1e6),
+            "fork_ms_per_gib": float(fork_slope * per_gib),
+            "copy_ms_per_gib": float(copy_slope * per_gib),
             "child_after_fork": _child_view_after_fork(min(sizes))}
 
 

@@ -312,7 +312,16 @@ class Scenario:
     """A parsed scenario: steps, kernel settings, a name and a one-line description."""
 
     def __init__(self, steps, settings=None, name=None, about=None):
+        """Scenario(text) parses text (or a built-in's name, e.g. "SEED");
+        Scenario(steps, settings) wraps already parsed steps."""
+        if isinstance(steps, str):
+            parsed = Scenario.parse(steps, name=name, about=about)
+            steps, settings = parsed.steps, {**parsed.settings, **(settings or {})}
+            name, about = parsed.name, parsed.about
         self.steps = list(steps)
+        if not all(isinstance(s, Step) for s in self.steps):
+            raise TypeError("Scenario takes scenario text such as 'spawn parent 3; "
+                            "fork parent child', or parsed steps")
         self.settings = dict(settings or {})
         self.name = name
         self.about = about
@@ -322,6 +331,8 @@ class Scenario:
         """Parse scenario text; ScenarioError (a ValueError) names the line and the fix."""
         if not isinstance(text, str):
             raise TypeError(f"Scenario.parse takes the scenario's text, got {type(text).__name__}")
+        if text.strip().upper() in BUILTIN_TEXT:            # a built-in, by name
+            return cls.parse(BUILTIN_TEXT[text.strip().upper()], name=text.strip().upper())
         parser = Parser()
         for lineno, part in split_steps(text):
             parser.add(lineno, part)

@@ -205,3 +205,15 @@ def test_random_with_little_ram_still_runs():
         s = Scenario.random(seed, steps=10, ram_pages=4)
         s.run()
         assert s.settings["ram_pages"] == 4
+
+
+def test_scenario_from_text_or_a_builtin_name():
+    s = Scenario("spawn a 2; fork a b")
+    assert [t.text for t in s] == ["spawn a 2", "fork a b"]
+    seed = Scenario("seed")
+    assert seed.name == "SEED" and seed.text == Scenario.SEED.text
+    assert [kinds(o) for o in Scenario("SEED").run()] == [["zero_fill"], ["fork"], ["cow_copy"]]
+    with pytest.raises(ScenarioError, match="did you mean 'spawn'"):
+        Scenario("spwan a 2")
+    with pytest.raises(TypeError, match="scenario text"):
+        Scenario([1, 2])

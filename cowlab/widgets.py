@@ -293,7 +293,7 @@ class Lab:
         budget = UNDO_BUDGET // snapshot_size(self.kernel)
         del self.undo_stack[:max(0, len(self.undo_stack) - max(1, budget))]
 
-    def run(self, label, call):
+    def run(self, label, call, outcome=None):
         """Run one model call; refusals become events, never exceptions.
         Returns the call's result (None if refused)."""
         k = self.kernel
@@ -310,55 +310,71 @@ class Lab:
             note, css = f"refused: {refusal}", "cowlab-refused"
             if any(e.kind == "enomem" for e in events):
                 note = None   # the model narrated it already
+        elif outcome is not None:
+            note = outcome(result)
         self.say(label, events, note=note, css=css)
         return result
 
-    def act(self, label, call, predictable=False):
+    def act(self, verb, label, call, predictable=False, outcome=None):
+        """One button: check there is someone to act on (and a prediction, in
+        predict mode), save an undo point, call the model, redraw."""
         p = self.selected()
         if p is None:
-            self.say(label, [], note="no live process selected: click undo or reset",
+            self.say(verb, [], note="no live process selected: click undo or reset",
                      css="cowlab-refused")
             self.show_log()
             return None
         if predictable and self.predict and self.prediction.value is None:
-            self.say(label, [], note="predict first: pick what will happen, then click "
-                     f"{label.split('(')[0]} again", css="cowlab-refused")
+            self.say(verb, [], note="predict first: pick what will happen, then click "
+                     f"{verb} again", css="cowlab-refused")
             self.show_log()
             return None
         vpn = self.page.value
         old = self.kernel.pte(p, vpn) if predictable and vpn < span(self.kernel, p) else None
         self.push_undo()
-        result = self.run(label.format(p=p, vpn=vpn), lambda: call(p, vpn))
+        result = self.run(label.format(p=p, vpn=vpn), lambda: call(p, vpn), outcome)
         if predictable and self.predict:
             self.check_prediction(old)
         self.refresh()
         return result
 
     def on_fork(self, _):
-        child = self.act("fork({p.name})", lambda p, vpn: self.kernel.fork(p))
-        if child is not None:
-            self.update_processes(prefer=self.process.value)
+        self.act("fork", "fork({p.name})", lambda p, vpn: self.kernel.fork(p),
+                 outcome=lambda c: f"the child is {c.name} (pid {c.pid}); "
+                                   "the parent stays selected")
 
     def on_read(self, _):
-        value = self.act("read({p.name}, VP{vpn})",
-                         lambda p, vpn: self.kernel.read(p, vpn), predictable=True)
-        if value is not None:
-            self.say("", [], note=f"the process reads {value!r}")
-            self.show_log()
+        self.act("read", "read({p.name}, VP{vpn})",
+                 lambda p, vpn: self.kernel.read(p, vpn), predictable=True,
+                 outcome=lambda value: f"the process reads {value!r}")
 
     def on_write(self, _):
-        text = self.value.value.strip()
-        if not text:
-            self.counter += 1
-            text = f"w{self.counter}"
-        self.act("write({p.name}, VP{vpn}, %r)" % text,
-                 lambda p, vpn: self.kernel.write(p, vpn, text), predictable=True)
+        """Write the typed value, or the next of w1, w2, ... so that every
+        write leaves a different value to find in the frames."""
+        typed = self.value.value.strip()
+        text = typed or f"w{self.counter + 1}"
+
+        def write(p, vpn):
+            if not typed:
+                self.counter += 1
+            return self.kernel.write(p, vpn, text)
+        self.act("write", "write({p.name}, VP{vpn}, %r)" % text, write, predictable=True,
+                 outcome=self.no_fault_note)
+
+    def no_fault_note(self, events):
+        """A write that faults is narrated by the kernel; say so when none did."""
+        if events:
+            return None
+        p, vpn = self.selected(), self.page.value
+        pte = self.kernel.pte(p, vpn) if p is not None else None
+        where = f" in PF{pte.pfn}" if pte is not None and pte.pfn >= 0 else ""
+        return f"no fault: VP{vpn} is already writable; the value lands{where} directly"
 
     def on_exec(self, _):
-        self.act("exec({p.name})", lambda p, vpn: self.kernel.exec(p, pages=EXEC_PAGES))
+        self.act("exec", "exec({p.name})", lambda p, vpn: self.kernel.exec(p, pages=EXEC_PAGES))
 
     def on_exit(self, _):
-        self.act("exit({p.name})", lambda p, vpn: self.kernel.exit(p))
+        self.act("exit", "exit({p.name})", lambda p, vpn: self.kernel.exit(p))
 
     def on_undo(self, _):
         if not self.undo_stack:

@@ -52,6 +52,10 @@ class Homework:
         if q.kind == "code":
             return _check_code(self, q, value)
         try:
+            value = _as_graded(value, qid)
+        except ValueError as e:
+            return f"invalid: {e}"
+        try:
             status, _, message = bank.judge(self.assignment, qid, self.student, value)
         except Exception as e:          # judge never raises; belt and braces
             return f"invalid: {type(e).__name__}: {e}"
@@ -61,6 +65,14 @@ class Homework:
         """The bug-hunt kernels of this student's variant: {name: kernel class}."""
         from . import bank, codex
         return codex.suspects(bank.seed(self.assignment, qid, self.student))
+
+
+def _as_graded(value, qid):
+    """The answer exactly as the grader will see it: strict plain data through JSON
+    (so a tuple or a numpy number is `invalid` here too, with the fix named)."""
+    import json
+    from .runner import to_plain
+    return json.loads(json.dumps(to_plain(value, qid)))
 
 
 def _check_code(hw, q, value):

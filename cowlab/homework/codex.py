@@ -328,15 +328,15 @@ class Run:
 
     def fork(self, parent):
         self._at(f"fork of pid {parent.pid}")
-        before = self.m.free_count()
+        before = self.m.allocs
         ro = [v for v in self.m.vpns(parent)
               if not self.m.walk(parent, v).writable and not self.m.walk(parent, v).cow]
         child = self.k.fork(self.m, parent)
         if not isinstance(child, Proc) or not child.alive:
             raise Broken("fork-returns-child", f"fork returned {child!r}, not a new live process")
-        if self.m.free_count() != before:
+        if self.m.allocs != before:
             raise Broken("fork-copies-nothing",
-                         f"fork of pid {parent.pid} allocated {before - self.m.free_count()} "
+                         f"fork of pid {parent.pid} allocated {self.m.allocs - before} "
                          "frame(s); COW fork shares them")
         for v in ro:
             for p in (parent, child):
@@ -644,13 +644,31 @@ PUBLIC = {"Machine": Machine, "CowKernel": CowKernel, "PTE": PTE, "Proc": Proc,
           "OutOfMemory": OutOfMemory, "Segfault": Segfault}
 
 
+_GUARDED = (Machine, Run, Proc, Broken, PTE, CowKernel, ReferenceKernel)
+
+
 def _integrity():
-    """Identity of everything the checks rely on, to spot code that patches them."""
+    """Everything the checks rely on (module globals, class attributes), to spot
+    code that patches them and to put them back afterwards."""
     mod = sys.modules[__name__]
-    items = [(k, id(v)) for k, v in sorted(vars(mod).items())]
-    for cls in (Machine, Run, Proc, Broken):
-        items += [(cls.__name__ + "." + k, id(v)) for k, v in sorted(vars(cls).items())]
-    return tuple(items)
+    return {"": dict(vars(mod)), **{c.__name__: dict(vars(c)) for c in _GUARDED}}
+
+
+def _restore(saved):
+    """Undo any patching of the module or its classes; True if something was patched."""
+    mod = sys.modules[__name__]
+    patched = False
+    for space, target in [("", mod)] + [(c.__name__, c) for c in _GUARDED]:
+        now = vars(target)
+        for name in set(now) | set(saved[space]):
+            if name in saved[space] and now.get(name, _restore) is saved[space][name]:
+                continue
+            patched = True
+            if name in saved[space]:
+                setattr(target, name, saved[space][name])
+            elif name != "__annotations__":
+                delattr(target, name)
+    return patched
 
 
 def kernel_from_source(source, qid, namespace=None):
@@ -695,15 +713,16 @@ def grade_code(assignment, qid, student, source):
         try:
             kernel = kernel_from_source(source, qid)
         except SyntaxError as e:
-            return "invalid", 0, f"invalid: syntax error on line {e.lineno} of the answer cell"
+            result = "invalid", 0, f"invalid: syntax error on line {e.lineno} of the answer cell"
         except Exception as e:
-            return "invalid", 0, (f"invalid: running the answer cell raised "
-                                  f"{type(e).__name__}: {e}{_where_in_answer(e)}")
-        status, pts, msg = score_kernel(kernel, bank.seed(assignment, qid, student), q.points)
+            result = "invalid", 0, (f"invalid: running the answer cell raised "
+                                    f"{type(e).__name__}: {e}{_where_in_answer(e)}")
+        else:
+            result = score_kernel(kernel, bank.seed(assignment, qid, student), q.points)
     except BaseException as e:   # SystemExit, KeyboardInterrupt from student code
-        return "invalid", 0, f"invalid: the answer stopped the grader ({type(e).__name__})"
+        result = "invalid", 0, f"invalid: the answer stopped the grader ({type(e).__name__})"
     finally:
         sys.stdout, sys.stderr = saved
-    if _integrity() != before:
+    if _restore(before):
         return "invalid", 0, "invalid: the answer modified the checks or the machine"
-    return status, pts, msg
+    return result

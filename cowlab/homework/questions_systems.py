@@ -48,7 +48,8 @@ def _make_04_q2(rng):
 @question("04-exec", "q2", points=2, kind="number", title="Copies after the child execs",
           prose="**Copies after the child execs.** Once the exec'd child has let go of the "
                 "shared frames, what happens when the parent writes its own pages?",
-          prompt="A parent spawns with {pages} pages and forks child1, {story}. Then child1 execs a 1-page program, and the parent writes every one of "
+          prompt="A parent spawns with {pages} pages and forks child1, {story}. Then "
+                 "child1 execs a 1-page program, and the parent writes every one of "
                  "its {pages} pages. How many frames does the parent copy?",
           make=_make_04_q2, unit="copies",
           hint="a frame whose refcount is 1 is reused in place; who still shares which page?",

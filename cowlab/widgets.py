@@ -462,32 +462,56 @@ class Lab:
 # ----------------------------------------------------------------- Stepper ---
 
 class Stepper:
-    """Step forward and back through a scripted scenario, one narrated step
-    at a time (`back` / `next`)."""
+    """Step forward and back through a scripted scenario (`back` / `next`),
+    with the diagram and the kernel's narration for the current step.
+
+    Stepper(cowlab.scenario.SEED), Stepper("SEED") or Stepper("spawn p 2; fork p c").
+    The scenario runs once, up front; each step keeps a snapshot, so going back
+    is as cheap as going forward.
+    """
 
     def __init__(self, scenario):
-        from .scenario import Scenario
-        if isinstance(scenario, str):
-            scenario = Scenario(scenario)
+        from .scenario import BUILTIN_TEXT, Scenario
+        source = scenario if isinstance(scenario, str) else None
+        if not isinstance(scenario, Scenario):
+            scenario = Scenario(scenario)          # text or a built-in's name
+        if source is None or source.strip().upper() in BUILTIN_TEXT:
+            source = BUILTIN_TEXT.get(scenario.name or "", scenario.text)
         self.scenario = scenario
         self.errors = []
-        self.states = list(scenario_states(scenario))
+        run = scenario.start()
+        self.kernel = run.kernel
+        notes = step_comments(source)
+        self.states = []    # (step, the author's comment, outcome, snapshot)
+        outs = []
+        for out in run:
+            outs.append((out, self.kernel.snapshot()))
+        for i, (out, snap) in enumerate(outs):
+            last_on_line = i + 1 == len(outs) or outs[i + 1][0].step.line != out.step.line
+            comment = notes.get(out.step.line, "") if last_on_line else ""
+            self.states.append((out.step, comment, out, snap))
         self.step = 0
         self.buttons = {n: W.Button(description=n, layout=W.Layout(width="70px"))
                         for n in ("back", "next")}
+        for name, b in self.buttons.items():
+            b.add_class("cowlab-" + name)
         self.buttons["back"].on_click(self.guard(lambda _: self.go(self.step - 1)))
         self.buttons["next"].on_click(self.guard(lambda _: self.go(self.step + 1)))
         self.label = W.HTML()
         self.narration = W.HTML()
+        self.narration.add_class("cowlab-narration")
         self.diagram_box = W.HTML()
         self.diagram_box.add_class("cowlab-diagram")
         self.diagram = None
-        self.ui = W.VBox([W.HBox([self.buttons["back"], self.buttons["next"], self.label]),
+        about = f"<i>{html.escape(scenario.about)}</i>" if scenario.about else ""
+        self.ui = W.VBox([W.HTML(CSS + about),
+                          W.HBox([self.buttons["back"], self.buttons["next"], self.label]),
                           self.narration, self.diagram_box])
         self.ui.add_class("cowlab-stepper")
         self.go(0)
 
     def guard(self, callback):
+        """As Lab.guard: a bug becomes a message and an entry in self.errors."""
         def guarded(*args):
             try:
                 callback(*args)
@@ -497,12 +521,22 @@ class Stepper:
                                         f"(not your mistake):</b> {html.escape(str(e))}")
         return guarded
 
-    def go(self, step):
-        self.step = max(0, min(step, len(self.states) - 1))
-        title, text, kernel, events = self.states[self.step]
-        self.label.value = f"step {self.step + 1} of {len(self.states)}: <b>{html.escape(title)}</b>"
-        self.narration.value = "".join(f"<p>{html.escape(t)}</p>" for t in text)
-        self.diagram = draw_kernel(kernel, events)
+    def go(self, i):
+        """Show the state after step i (0-based), clamped to the scenario."""
+        self.step = max(0, min(i, len(self.states) - 1))
+        step, comment, out, snap = self.states[self.step]
+        self.kernel.restore(snap)
+        self.label.value = (f"step {self.step + 1} of {len(self.states)}: "
+                            f"<code>{html.escape(step.text)}</code>")
+        lines = [comment] if comment else []
+        lines += [e.text for e in out.events]
+        if out.refused and not any(e.kind == "enomem" for e in out.events):
+            lines.append(f"refused: {out.refused}")
+        if out.step.command == "read" and out.result is not None:
+            lines.append(f"reads {out.result!r}")
+        self.narration.value = "<ul>" + "".join(
+            f"<li>{html.escape(t)}</li>" for t in lines) + "</ul>"
+        self.diagram = draw_kernel(self.kernel, out.events)
         self.diagram_box.value = diagram_html(self.diagram)
         self.buttons["back"].disabled = self.step == 0
         self.buttons["next"].disabled = self.step == len(self.states) - 1
@@ -511,6 +545,10 @@ class Stepper:
         return self.ui._repr_mimebundle_(**kwargs)
 
 
-def scenario_states(scenario):
-    """(title, narration lines, kernel, events) for every step of a scenario."""
-    raise NotImplementedError("waiting for cowlab.scenario")
+def step_comments(text):
+    """{line number: the comment written after the step}, from scenario text."""
+    notes = {}
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if "#" in line and line.split("#", 1)[0].strip():
+            notes[lineno] = line.split("#", 1)[1].strip()
+    return notes

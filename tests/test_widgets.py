@@ -397,3 +397,53 @@ def test_random_clicks_never_raise(callback_errors):
     # the runs went through forks, both kinds of COW fault, crashes and frees
     assert {"fork", "cow_copy", "cow_reuse", "zero_fill", "free", "segv", "exec",
             "exit"} <= seen, seen
+
+
+# ----------------------------------------------------------------- Stepper ---
+
+def test_stepper_walks_the_seed_forward_and_back():
+    s = cowlab.Stepper("SEED")
+    assert len(s.states) == 3 and s.step == 0
+    assert s.buttons["back"].disabled and not s.buttons["next"].disabled
+    assert "spawn parent 3" in s.label.value
+    s.buttons["next"].click()
+    assert "fork parent child" in s.label.value
+    assert "PF0 rc=2, PF1 rc=2, PF2 rc=2" in s.diagram.text
+    assert "no pages copied" in s.narration.value
+    s.buttons["next"].click()
+    assert s.buttons["next"].disabled
+    assert "new copy!" in s.diagram.source and "VP1 -> PF3 RW" in s.diagram.text
+    assert "copy PF1 into new PF3" in s.narration.value
+    assert "page fault! VP1 -&gt; new copy PF3" in s.narration.value  # the author's note
+    s.buttons["next"].click()                                # past the end: stays
+    assert s.step == 2
+    s.buttons["back"].click()
+    assert "PF3" not in s.diagram.source                     # back really goes back
+    assert s.kernel.refcount(3) == 0 and s.kernel.refcount(1) == 2
+    assert s.errors == []
+
+
+def test_stepper_fork_exec_and_redis_bgsave():
+    s = cowlab.Stepper(cowlab.Scenario("FORK_EXEC"))
+    s.go(2)                                                  # exec child 2
+    assert "exec child 2" in s.label.value
+    assert "PF0 rc=1" in s.diagram.text
+    r = cowlab.Stepper("REDIS_BGSAVE")
+    texts = []
+    for _ in range(len(r.states)):
+        texts.append(r.diagram.text)
+        r.buttons["next"].click()
+    assert sum("new copy!" in t for t in texts) == 2         # two pages copied, no more
+    r.go(2)                                                  # read bgsave 0..7
+    assert "serialising reads: no copies" in r.narration.value
+    assert "new copy!" not in r.diagram.source
+    assert r.errors == []
+
+
+def test_stepper_takes_text_and_reports_bad_text():
+    s = cowlab.Stepper("spawn p 2; fork p c  # share\nwrite c 0 z  # copy")
+    assert [st[1] for st in s.states] == ["", "share", "copy"]
+    with pytest.raises(ValueError, match="line 1, step 2"):
+        cowlab.Stepper("spawn p 2; frok p c")
+    bundle = s._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == s.ui.model_id

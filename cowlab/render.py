@@ -156,31 +156,38 @@ def describe_event(kernel, e):
 
 # ---------------------------------------------------------------- rows of a page table
 
+UNMAPPED = -1       # code of a vpn in no region: never drawn
+
+
 def pte_codes(kernel, proc):
-    """Per mapped vpn: its state code, frame, region index (numpy, no loops over pages)."""
+    """State code and frame of every vpn over the process's span, and its region starts.
+
+    Works region by region on slices of the model's arrays (no fancy indexing), so a
+    10 GiB table costs a few passes over memory.
+    """
     pt = kernel.page_table(proc)
-    span = len(pt.pfn)
-    shared = np.zeros(span, dtype=bool)
-    region = np.full(span, -1, dtype=np.int32)
-    for i, r in enumerate(kernel.regions(proc)):
-        shared[r.start:r.start + r.pages] = bool(r.shared)
-        region[r.start:r.start + r.pages] = i
-    vpns = np.flatnonzero(np.asarray(pt.mapped, dtype=bool))
-    pfn = np.asarray(pt.pfn, dtype=np.int64)[vpns]
-    bits = (np.asarray(pt.writable, dtype=np.int8)[vpns]
-            + 2 * np.asarray(pt.cow, dtype=np.int8)[vpns] + 4 * shared[vpns].view(np.int8))
-    code = bits + np.int8(2)
-    code[pfn == NOT_PRESENT] = NP
-    code[pfn == ZERO_PFN] = ZERO
-    return vpns, code, pfn, region[vpns]
+    pfn = np.asarray(pt.pfn)
+    code = np.full(len(pfn), UNMAPPED, dtype=np.int8)
+    writable = np.asarray(pt.writable, dtype=bool)
+    cow = np.asarray(pt.cow, dtype=bool)
+    starts = []
+    for r in kernel.regions(proc):
+        sl = slice(r.start, r.start + r.pages)
+        c = writable[sl].view(np.int8) + 2 * cow[sl].view(np.int8) + np.int8(2 + 4 * bool(r.shared))
+        f = pfn[sl]
+        c[f == NOT_PRESENT] = NP
+        c[f == ZERO_PFN] = ZERO
+        code[sl] = c
+        starts.append(r.start)
+    return code, pfn, starts
 
 
 class Row:
-    """One row of a table: one page, a run of pages in one state, or a mixed stretch.
+    """One row of a table: one page, a run of pages in one state, or a folded stretch.
 
-    lo..hi index the table's arrays; `mixed` is None for an exact row (frames named),
-    "coarse" for a same-state run whose frames are scattered, or the counts of a
-    folded stretch ("12 RO COW, 3 RW").
+    lo..hi index the table's arrays (vpns or pfns); `mixed` is None for an exact row
+    (frames named), "coarse" for a same-state run whose frames are scattered, or the
+    counts of a folded stretch ("12 RO COW, 3 RW"), whose `code` is None.
     """
     __slots__ = ("first", "last", "count", "code", "pfn0", "pfn1", "note", "mixed", "lo", "hi")
 
@@ -189,87 +196,95 @@ class Row:
             setattr(self, name, kw.get(name))
 
 
-def run_starts(breaks):
-    """Start indices of runs, given a boolean 'a new run starts here' array."""
-    if len(breaks):
-        breaks[0] = True
-    return np.flatnonzero(breaks)
+def runs_of(breaks, code, drop):
+    """(starts, ends) of the runs that `breaks` cuts, leaving out runs whose code is `drop`."""
+    breaks[0] = True
+    starts = np.flatnonzero(breaks)
+    ends = np.append(starts[1:], len(breaks))
+    keep = code[starts] != drop
+    return starts[keep], ends[keep]
 
 
-def choose(starts, n, marked, max_rows):
+def choose(starts, ends, marked, max_rows):
     """Which runs to draw: all if they fit; else the marked ones and the first few,
     with each stretch between them folded into one mixed row.
 
-    Returns (lo, hi, folded) index ranges; only these become Row objects, so a table
-    of millions of scattered pages costs a few numpy passes, not a Python loop.
+    Returns (lo, hi, folded) ranges; only these become Row objects, so a table of
+    millions of scattered pages costs a few numpy passes, not a Python loop.
     """
-    ends = np.append(starts[1:], n)
     if len(starts) <= max_rows:
         return [(lo, hi, False) for lo, hi in zip(starts.tolist(), ends.tolist())]
     keep = marked.copy()
     keep[:max(max_rows // 2 - 2 * int(marked.sum()), 1)] = True
-    out, pos = [], 0
-    for i in np.flatnonzero(keep).tolist():
-        lo, hi = int(starts[i]), int(ends[i])
-        if lo > pos:
-            out.append((pos, lo, True))
-        out.append((lo, hi, False))
-        pos = hi
-    if pos < n:
-        out.append((pos, n, True))
+    out, prev = [], -1
+    for i in np.flatnonzero(keep).tolist() + [len(starts)]:
+        if i > prev + 1:                     # runs prev+1 .. i-1 fold into one row
+            out.append((int(starts[prev + 1]), int(ends[i - 1]), True))
+        if i < len(starts):
+            out.append((int(starts[i]), int(ends[i]), False))
+        prev = i
     return out
 
 
-def mixed_counts(values, words):
+def mixed_counts(values, words, skip=None):
     """'12 RO COW, 3 RW': how many of each state a folded stretch holds."""
-    counts = np.bincount(values - values.min()) if len(values) else np.zeros(0, int)
-    base = int(values.min()) if len(values) else 0
-    kinds = np.flatnonzero(counts)
-    order = kinds[np.argsort(-counts[kinds], kind="stable")]
-    return ", ".join(f"{int(counts[i])} {words(int(i) + base)}" for i in order)
+    base = int(values.min())
+    counts = np.bincount((values.astype(np.int64) - base))
+    kinds = [i for i in np.flatnonzero(counts).tolist() if i + base != skip]
+    kinds.sort(key=lambda i: -counts[i])
+    return ", ".join(f"{int(counts[i])} {words(i + base)}" for i in kinds)
 
 
-def note_ids(keys, marks):
-    """Number the marked keys 1, 2, ... (0 = unmarked) so marks break runs."""
-    note = np.zeros(len(keys), dtype=np.int32)
-    words = {}
-    for key, word in marks.items():
-        i = int(np.searchsorted(keys, key))
-        if i < len(keys) and keys[i] == key:
-            note[i] = len(words) + 1
-            words[i] = word
-    return note, words
+def mark_breaks(breaks, marks):
+    """Marked entries get a row of their own: cut before and after each."""
+    n = len(breaks)
+    for i in marks:
+        if 0 <= i < n:
+            breaks[i] = True
+            if i + 1 < n:
+                breaks[i + 1] = True
 
 
 def pt_rows(kernel, proc, marks, max_rows):
     """The rows of a process's page table: one per page if they fit, else runs
     (same state, consecutive frames), else same-state runs, else folded stretches."""
-    vpns, code, pfn, region = pte_codes(kernel, proc)
-    n = len(vpns)
-    note, words = note_ids(vpns, {vpn: w for (pid, vpn), w in marks.items() if pid == proc.pid})
+    code, pfn, region_starts = pte_codes(kernel, proc)
+    n = len(code)
+    mine = {vpn: w for (pid, vpn), w in marks.items() if pid == proc.pid and 0 <= vpn < n}
+    rows = []
+    if n == 0:
+        return rows, code, pfn
+    mapped = code != UNMAPPED
     coarse = False
-    if n <= max_rows:
-        starts = np.arange(n)
+    if np.count_nonzero(mapped) <= max_rows:
+        starts = np.flatnonzero(mapped)
+        ends = starts + 1
     else:
         gap = np.ones(n, dtype=bool)
-        gap[1:] = ((np.diff(vpns) != 1) | (region[1:] != region[:-1])
-                   | (code[1:] != code[:-1]) | (note[1:] != note[:-1]))
+        gap[1:] = code[1:] != code[:-1]
+        gap[region_starts] = True
+        mark_breaks(gap, mine)
         exact = gap.copy()
         exact[1:] |= (code[1:] >= 2) & (np.diff(pfn) != 1)
-        starts = run_starts(exact)
+        starts, ends = runs_of(exact, code, UNMAPPED)
         if len(starts) > max_rows:
-            starts, coarse = run_starts(gap), True
-    rows = []
-    for lo, hi, folded in choose(starts, n, note[starts] != 0, max_rows):
+            (starts, ends), coarse = runs_of(gap, code, UNMAPPED), True
+    marked = (np.isin(starts, list(mine)) & (ends - starts == 1) if mine
+              else np.zeros(len(starts), dtype=bool))
+    for lo, hi, folded in choose(starts, ends, marked, max_rows):
         single = hi - lo == 1
-        mixed = (mixed_counts(code[lo:hi], state_words) if folded
-                 else "coarse" if coarse and not single else None)
-        rows.append(Row(first=int(vpns[lo]), last=int(vpns[hi - 1]), count=hi - lo,
+        if folded:
+            c = code[lo:hi]
+            count = int(np.count_nonzero(c != UNMAPPED))
+            mixed = mixed_counts(c, state_words, skip=UNMAPPED)
+        else:
+            count, mixed = hi - lo, "coarse" if coarse and not single else None
+        rows.append(Row(first=lo, last=hi - 1, count=count,
                         code=None if folded else int(code[lo]),
                         pfn0=int(pfn[lo]), pfn1=int(pfn[hi - 1]),
-                        note=words.get(lo) if single else None,
+                        note=mine.get(lo) if single else None,
                         mixed=mixed, lo=lo, hi=hi))
-    return rows, vpns, code, pfn
+    return rows, code, pfn
 
 
 def pt_row_words(r):
@@ -289,28 +304,39 @@ def pt_row_words(r):
 # ---------------------------------------------------------------- rows of the frame table
 
 def frame_rows(rc, marks, show_free, max_rows):
-    """Frames in use (and the marked ones, and free ones if asked), summarised like tables."""
-    keep = rc > 0 if not show_free else np.ones(len(rc), dtype=bool)
-    for pfn in marks:
-        if 0 <= pfn < len(rc):
-            keep[pfn] = True
-    pfns = np.flatnonzero(keep)
-    n = len(pfns)
-    note, words = note_ids(pfns, marks)
-    r = rc[pfns]
-    alone = (r > 0) | (note != 0)         # frames in use (or marked) ...
+    """Frames in use (and the marked ones, and free ones if asked), summarised like tables.
+
+    Frames in use get a row each when they fit; free frames always come in runs.
+    """
+    n = len(rc)
+    marks = {pfn: w for pfn, w in marks.items() if 0 <= pfn < n}
+    used = rc > 0
     brk = np.ones(n, dtype=bool)
-    brk[1:] = (np.diff(pfns) != 1) | (r[1:] != r[:-1]) | (note[1:] != note[:-1])
-    if np.count_nonzero(alone) <= max_rows:   # ... get a row each when they fit;
-        brk[1:] |= alone[1:] | alone[:-1]     # free frames always come in runs
-    starts = run_starts(brk)
+    brk[1:] = rc[1:] != rc[:-1]
+    mark_breaks(brk, marks)
+    if np.count_nonzero(used) + len(marks) <= max_rows:
+        brk[1:] |= used[1:] | used[:-1]
+    brk[0] = True
+    starts = np.flatnonzero(brk)
+    ends = np.append(starts[1:], n)
+    keep = (rc[starts] > 0) | show_free
+    if marks:
+        keep |= np.isin(starts, list(marks)) & (ends - starts == 1)
+    starts, ends = starts[keep], ends[keep]
+    marked = np.isin(starts, list(marks)) & (ends - starts == 1) if marks else \
+        np.zeros(len(starts), bool)
     rows = []
-    for lo, hi, folded in choose(starts, n, note[starts] != 0, max_rows):
-        rows.append(Row(first=int(pfns[lo]), last=int(pfns[hi - 1]), count=hi - lo,
-                        code=None if folded else int(rc[pfns[lo]]),
-                        note=words.get(lo) if hi - lo == 1 else None, lo=lo, hi=hi,
-                        mixed=mixed_counts(rc[pfns[lo:hi]], rc_words) if folded else None))
-    return rows, pfns
+    # a folded stretch may hold free frames we do not draw: count only what is shown
+    for lo, hi, folded in choose(starts, ends, marked, max_rows):
+        if folded:
+            part = rc[lo:hi]
+            shown = part if show_free else part[part > 0]
+            rows.append(Row(first=lo, last=hi - 1, count=len(shown), code=None, lo=lo, hi=hi,
+                            mixed=mixed_counts(shown, rc_words)))
+        else:
+            rows.append(Row(first=lo, last=hi - 1, count=hi - lo, code=int(rc[lo]), lo=lo,
+                            hi=hi, note=marks.get(lo) if hi - lo == 1 else None, mixed=None))
+    return rows
 
 
 def rc_words(rc):
@@ -340,20 +366,29 @@ class Picture:
         self.proc_notes = proc
         self.procs = pick_processes(kernel, processes, proc)
         self.rc = np.asarray(kernel.refcounts())
-        self.frames, self.frame_pfns = frame_rows(self.rc, frame, show_free, max_rows)
-        self.frame_starts = np.array([r.first for r in self.frames], dtype=np.int64)
+        self.frames = frame_rows(self.rc, frame, show_free, max_rows)
+        self._row_of = None
         self.tables = []
         self.zero = False
         for p in self.procs:
             if p.alive:
-                rows, vpns, code, pfn = pt_rows(kernel, p, entry, max_rows)
-                self.zero |= bool((code == ZERO).any())
+                rows, code, pfn = pt_rows(kernel, p, entry, max_rows)
+                self.zero |= any(r.code == ZERO or (r.code is None and "zero page" in r.mixed)
+                                 or (r.mixed == "coarse" and r.code == ZERO) for r in rows)
             else:
                 rows, code, pfn = [], None, None
             self.tables.append((p, rows, self.edges(rows, code, pfn)))
 
+    def row_of(self):
+        """Frame row index of every pfn (-1 where no row), built once when needed."""
+        if self._row_of is None:
+            self._row_of = np.full(len(self.rc), -1, dtype=np.int32)
+            for i, r in enumerate(self.frames):
+                self._row_of[r.lo:r.hi] = i
+        return self._row_of
+
     def frame_row_of(self, pfns):
-        return np.searchsorted(self.frame_starts, pfns, side="right") - 1
+        return self.row_of()[np.asarray(pfns)]
 
     def edges(self, rows, code, pfn):
         """(row index, frame row index or 'zero', style code or None) per drawn edge."""
@@ -367,9 +402,9 @@ class Picture:
             elif r.mixed is not None and r.code != NP:   # summarised: each frame row it reaches
                 c = code[r.lo:r.hi]
                 where = self.frame_row_of(pfn[r.lo:r.hi][c >= 2])
-                hit = np.flatnonzero(np.bincount(where, minlength=len(self.frames)))
+                hit = np.flatnonzero(np.bincount(where[where >= 0], minlength=len(self.frames)))
                 out += [(i, int(j), r.code) for j in hit.tolist()]
-                if r.code is None and (c == ZERO).any():
+                if r.code in (None, ZERO) and (c == ZERO).any():
                     out.append((i, "zero", ZERO))
         return out
 

@@ -25,6 +25,7 @@ experiment runs (elsewhere it raises `Unavailable` with what to do instead).
 """
 import ctypes
 import errno
+import faulthandler
 import json
 import mmap
 import os
@@ -817,7 +818,6 @@ def madvise_fork(pages=8):
                            "values": sorted(set(m.read(allp))) if s is not None else None}
             link.send(seen)
             link.recv()
-            import faulthandler
             faulthandler.disable()                  # die quietly, as a C program would
             signal.signal(signal.SIGSEGV, signal.SIG_DFL)
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))

@@ -12,6 +12,7 @@ place, zero page), then every frame in use with its refcount.
 """
 import argparse
 import sys
+import textwrap
 
 from . import render
 from .scenario import BUILTIN, Scenario, ScenarioError
@@ -139,7 +140,7 @@ def main(argv=None):
         print("Final state:")
         print(render.describe(k, events=[]).rsplit("\nlast event", 1)[0])
     else:
-        print(QUESTION)
+        print(textwrap.fill(QUESTION, width=78))
     if args.svg:
         return save_svg(k, args.svg)
     return 0

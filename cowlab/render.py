@@ -504,7 +504,7 @@ def add_picture(g, pic, prefix):
         fill = ORANGE if r.note == "new copy!" else frame_colour(r.code or 0)
         cells.append(cell(f"f{i}", words, WHITE if r.code is None else fill, r.note, grey))
     if pic.zero:
-        cells.append(cell("zero", "zero page (shared, never copied)", YELLOW))
+        cells.append(cell("zero", "zero page (shared by all, never copied)", YELLOW))
     g.node(frames, table("physical frames", cells))
     left, right = frames, frames
     for n, (p, rows, edges) in enumerate(pic.tables):

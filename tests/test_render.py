@@ -128,7 +128,7 @@ def test_zero_page_read_is_drawn_as_the_zero_page_with_a_dotted_edge():
         f"VP{start + 1} -> not present", f"VP{start + 2} -> not present"]
     assert "zero page (shared by all, never copied)" in d.text
     assert re.search(rf"p1:r1:e -> frames:zero:w \[[^]]*\]", d.source)
-    assert "zero page (shared, never copied)" in svg_text(d.svg())
+    assert "zero page (shared by all, never copied)" in svg_text(d.svg())
 
 
 def test_shared_mapping_is_marked_shared_with_bold_edges_in_both_processes():

@@ -292,3 +292,44 @@ def test_import_is_light_and_has_no_side_effects():
                          check=True, cwd=os.path.dirname(os.path.dirname(__file__)))
     assert out.stdout.splitlines()[0] == "[]"
     assert out.stderr == ""
+
+
+def test_inside_a_real_jupyter_kernel_no_child_outlives_an_experiment():
+    """The notebook case: fork a live ipykernel, SIGSEGV a child, exec cat; the kernel
+    carries on and has no child left, running or zombie."""
+    from jupyter_client.manager import start_new_kernel
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    km, kc = start_new_kernel(kernel_name="python3", env=env)
+    try:
+        out = []
+
+        def run(src):
+            reply = kc.execute_interactive(src, timeout=120, output_hook=lambda m: out.append(
+                m["content"].get("text", "")) if m["msg_type"] == "stream" else None)
+            assert reply["content"]["status"] == "ok", reply["content"]
+        run("import os, json\nfrom cowlab import real\n"
+            "oks = [real.compare(n).ok for n in ('madvise_fork', 'exec_vs_write', 'frames')]\n"
+            "try:\n    os.waitpid(-1, os.WNOHANG); left = True\n"
+            "except ChildProcessError:\n    left = False\n"
+            "print(json.dumps({'oks': oks, 'left': left, 'pid': os.getpid()}))")
+        got = json.loads(out[-1])
+        assert got["oks"] == [True, True, True] and got["left"] is False
+        kids = [d for d in os.listdir("/proc") if d.isdigit() and
+                _ppid(d) == got["pid"]]
+        assert kids == [], f"the Jupyter kernel still has children: {kids}"
+        out.clear()
+        run("print(6 * 7)")                        # and it still answers
+        assert out == ["42\n"]
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def _ppid(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None

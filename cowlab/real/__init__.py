@@ -358,7 +358,12 @@ class _Child:
         up_r, up_w = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
-        self.pid = os.fork()
+        try:
+            self.pid = os.fork()
+        except OSError:
+            for fd in (down_r, down_w, up_r, up_w):
+                os.close(fd)
+            raise
         if self.pid == 0:                                  # the child
             code = 1
             try:
@@ -721,11 +726,18 @@ def thp(write_vpn=5):
     ok, mode = thp_status()
     if not ok:
         raise Unavailable(mode)
+    try:
+        pmd = _read_int("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size")
+    except (OSError, ValueError):
+        pmd = HPAGE_SIZE
+    if pmd != HPAGE_SIZE:
+        raise Unavailable(f"huge pages here are {pmd >> 10} KiB; the model's are 2 MiB "
+                          f"(4 KiB base pages), so there is nothing like-for-like to compare")
     pages = HPAGE_SIZE // PAGE_SIZE
     if isinstance(write_vpn, bool) or not isinstance(write_vpn, int) or not 0 <= write_vpn < pages:
         raise ValueError(f"write_vpn must be 0..{pages - 1}, got {write_vpn!r}")
     with Mapping(pages, huge=True) as m:
-        touch = _count(m.write, np.arange(pages), 1)
+        touch = measured("write", m, np.arange(pages), value=1)
         got = m.smaps()
         if got["anon_huge"] != HPAGE_SIZE // 1024:
             raise Unavailable(f"THP is '{mode}' but the kernel gave 4 KiB pages here "

@@ -146,7 +146,21 @@ def execute(nb, cwd, timeout=300):
                    allow_errors=False, resources={"metadata": {"path": str(cwd)}}).execute()
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs = coalesce(cell.outputs)
     return nb
+
+
+def coalesce(outputs):
+    """Join consecutive stream outputs: the kernel may flush one print in several pieces."""
+    out = []
+    for o in outputs:
+        if (o.get("output_type") == "stream" and out and out[-1].get("output_type") == "stream"
+                and out[-1].get("name") == o.get("name")):
+            out[-1]["text"] += o["text"]
+        else:
+            out.append(o)
+    return out
 
 
 def dumps(nb):

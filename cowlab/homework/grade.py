@@ -44,35 +44,65 @@ class Unreadable(Exception):
 
 # ------------------------------------------------------------------ reading submissions
 
+class Node(dict):
+    """A JSON object with attribute access, like nbformat's NotebookNode.
+
+    We read notebooks with json ourselves: importing nbformat costs seconds (its schema
+    validator compiles grammars), once per submission in every worker.
+    """
+    __getattr__ = dict.get
+
+    def __setattr__(self, key, value):
+        self[key] = value
+
+
+def as_node(data):
+    if isinstance(data, dict):
+        return Node({k: as_node(v) for k, v in data.items()})
+    if isinstance(data, list):
+        return [as_node(v) for v in data]
+    return data
+
+
+def load_notebook(path):
+    """A notebook file as Nodes (cells' source joined into one string); ValueError if not."""
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        raise ValueError("no list of cells")
+    if not isinstance(data.get("metadata", {}), dict):
+        raise ValueError("metadata is not an object")
+    data.setdefault("metadata", {})
+    for cell in data["cells"]:
+        if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
+            raise ValueError("a cell is not a code, markdown or raw cell")
+        source = cell.get("source", "")
+        if isinstance(source, list) and all(isinstance(x, str) for x in source):
+            source = "".join(source)
+        if not isinstance(source, str):
+            raise ValueError("a cell's source is not text")
+        cell["source"] = source
+        if not isinstance(cell.setdefault("metadata", {}), dict):
+            raise ValueError("a cell's metadata is not an object")
+    return as_node(data)
+
+
 def read_notebook(path):
-    """The notebook as nbformat, or Unreadable saying why (missing file, not JSON...)."""
-    import nbformat
+    """The notebook, or Unreadable saying why (missing file, not JSON, not a notebook)."""
     path = Path(path)
     if not path.is_file():
         raise Unreadable(f"no such file: {path}")
     try:
-        text = path.read_text(encoding="utf-8")
+        return load_notebook(path)
     except (OSError, UnicodeDecodeError) as e:
         raise Unreadable(f"cannot read the file ({type(e).__name__}); submit the .ipynb "
                          "file that Jupyter saved") from None
-    try:
-        data = json.loads(text)
     except json.JSONDecodeError as e:
         raise Unreadable(f"not a Jupyter notebook: invalid JSON at line {e.lineno} "
                          f"({e.msg}); submit the .ipynb file that Jupyter saved") from None
-    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
-        raise Unreadable("not a Jupyter notebook (no list of cells); submit the .ipynb file "
-                         "that Jupyter saved")
-    try:
-        nb = nbformat.reads(text, as_version=4)
-    except Exception as e:
-        raise Unreadable(f"not a valid Jupyter notebook ({type(e).__name__}); "
-                         "submit the .ipynb file that Jupyter saved") from None
-    for cell in nb.cells:   # normalise: nbformat accepts a list of lines or a string
-        if not isinstance(cell.get("source"), str):
-            raise Unreadable("a cell's source is not text; submit the .ipynb file "
-                             "that Jupyter saved")
-    return nb
+    except (ValueError, RecursionError) as e:
+        raise Unreadable(f"not a Jupyter notebook ({e}); submit the .ipynb file "
+                         "that Jupyter saved") from None
 
 
 def assignment_of(nb):
@@ -283,14 +313,12 @@ def judge_code(assignment, qid, student, source, timeout, memory, cwd):
 
 def grade_worker(path, exercises, timeout, memory):
     """Run one submission; return plain data for the grader (see module docstring)."""
-    import nbformat
     from . import bank
     runner.become_subreaper()
     submitted = read_notebook(path)
     assignment = assignment_of(submitted)
     student = student_of(submitted)
-    with open(exercise_path(exercises, assignment), encoding="utf-8") as f:
-        original = nbformat.read(f, as_version=4)
+    original = load_notebook(exercise_path(exercises, assignment))
     questions = bank.questions(assignment)
     kinds = {q.id: q.kind for q in questions}
     steps, answers = build_plan(original, submitted, student, list(kinds))

@@ -1,0 +1,309 @@
+"""`cowlab grade` on real submissions (tests/submissions/), in real Jupyter kernels.
+
+One batch grades every submission with `--jobs 2` and a 10 s per-cell limit (the
+endless loop costs 10 s, not 30); the tests read the CSV and the feedback it wrote.
+The submissions are generated from solutions/ and exercises/ by
+tests/submissions/make_submissions.py; a test fails when they are stale.
+"""
+import csv
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from cowlab.homework import bank, grade, runner
+
+ROOT = Path(__file__).resolve().parent.parent
+SUBS = ROOT / "tests" / "submissions"
+sys.path.insert(0, str(SUBS))
+import make_submissions as ms  # noqa: E402
+
+COLUMNS = "student,assignment,question,points,max_points,status,message".split(",")
+STATUSES = {"correct", "wrong", "unanswered", "invalid", "timeout", "memory", "crashed",
+            "unreadable"}
+
+
+def env():
+    e = dict(os.environ)
+    e["PYTHONPATH"] = str(ROOT) + os.pathsep + e.get("PYTHONPATH", "")
+    return e
+
+
+def cowlab(*args, timeout=900):
+    return subprocess.run([sys.executable, "-m", "cowlab", *args], cwd=ROOT, env=env(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def marked_processes():
+    """pids of the `sleep` processes the orphan submission starts."""
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                cmd = open(f"/proc/{name}/cmdline", "rb").read().split(b"\0")
+            except OSError:
+                continue
+            if any(m.encode() in cmd for m in ms.ORPHAN_MARKS):
+                found.append(int(name))
+    return found
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    """Grade every submission in one batch; {(student, assignment): [rows]} and more."""
+    out = tmp_path_factory.mktemp("grades")
+    if os.path.exists(ms.SPY_REPORT):
+        os.unlink(ms.SPY_REPORT)
+    subs = sorted(str(p) for p in SUBS.glob("*.ipynb"))
+    run = cowlab("grade", *subs, "--out", str(out / "grades.csv"), "--feedback",
+                 str(out / "feedback"), "--timeout", "10", "--memory", "1024", "--jobs", "2")
+    leftovers = marked_processes()
+    for pid in leftovers:          # do not leave them running even when the test fails
+        os.kill(pid, 9)
+    with open(out / "grades.csv", newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        rows = [dict(zip(header, r)) for r in reader]
+    by = {}
+    for r in rows:
+        by.setdefault((r["student"], r["assignment"]), []).append(r)
+    return dict(run=run, out=out, header=header, rows=rows, by=by, leftovers=leftovers,
+                subs=subs)
+
+
+def rows_of(batch, student, assignment=ms.ADVERSARIAL):
+    rows = batch["by"].get((student, assignment))
+    assert rows, f"no rows for {student} {assignment}: {sorted(batch['by'])}"
+    return {r["question"]: r for r in rows}
+
+
+def victim(name, needle):
+    """The question whose answer cell in submission `name` contains `needle`."""
+    nb = json.loads((SUBS / name).read_text())
+    for cell in nb["cells"]:
+        m = cell["metadata"].get("cowlab", {})
+        if m.get("role") == "answer" and needle in "".join(cell["source"]):
+            return m["question"]
+    raise AssertionError(f"{needle!r} not in an answer cell of {name}")
+
+
+def answers_in(name):
+    nb = json.loads((SUBS / name).read_text())
+    return [c["metadata"]["cowlab"]["question"] for c in nb["cells"]
+            if c["metadata"].get("cowlab", {}).get("role") == "answer"]
+
+
+def assert_others_correct(rows, skip):
+    for qid, r in rows.items():
+        if qid not in skip:
+            assert (r["status"], r["points"]) == ("correct", r["max_points"]), r
+
+
+# ------------------------------------------------------------------ the batch
+
+def test_submissions_are_generated_from_the_current_notebooks():
+    assert ms.main(["--check"]) == 0, "run python tests/submissions/make_submissions.py"
+
+
+def test_the_batch_finishes_cleanly(batch):
+    assert batch["run"].returncode == 0, batch["run"].stderr[-2000:]
+    assert "Traceback" not in batch["run"].stderr
+    assert f"{len(batch['subs'])}/{len(batch['subs'])}" in batch["run"].stderr  # progress bar
+
+
+def test_csv_has_one_row_per_question_per_submission(batch):
+    assert batch["header"] == COLUMNS
+    assert all(r["status"] in STATUSES for r in batch["rows"])
+    for (student, assignment), rows in batch["by"].items():
+        if rows[0]["status"] == "unreadable":
+            assert [r["question"] for r in rows] == ["*"]
+            continue
+        assert [r["question"] for r in rows] == [q.id for q in bank.questions(assignment)]
+        assert [float(r["max_points"]) for r in rows] == [q.points for q in bank.questions(assignment)]
+        for r in rows:
+            assert 0 <= float(r["points"]) <= float(r["max_points"])
+    assert not [p for p in batch["out"].iterdir() if p.name.startswith(".grades-")]
+
+
+def test_fully_correct_submissions_get_full_marks(batch):
+    solutions = sorted((ROOT / "solutions").glob("[0-9][0-9]-*.ipynb"))
+    assert len(solutions) >= 6
+    for path in solutions:
+        rows = rows_of(batch, "ana-maria", path.stem)
+        assert_others_correct(rows, skip=())
+
+
+def test_blank_submissions_get_zero_unanswered(batch):
+    for assignment in (ms.ADVERSARIAL, ms.CODE):
+        for r in rows_of(batch, "bo-blank", assignment).values():
+            assert (r["status"], r["points"]) == ("unanswered", "0"), r
+
+
+def test_patching_checks_bank_and_model_earns_nothing(batch):
+    for r in rows_of(batch, "mallory-patch").values():
+        assert r["status"] in ("wrong", "invalid") and r["points"] == "0", r
+
+
+def test_objects_claiming_to_equal_anything_are_invalid(batch):
+    for r in rows_of(batch, "mallory-eq").values():
+        assert (r["status"], r["points"]) == ("invalid", "0"), r
+        assert "not plain data" in r["message"]
+
+
+def test_edited_locked_cells_change_nothing(batch):
+    rows = rows_of(batch, "mallory-locked")
+    # the right answer to the first question, computed in a locked cell, does not count
+    for r in rows.values():
+        assert (r["status"], r["points"]) == ("unanswered", "0"), r
+
+
+def test_an_endless_loop_times_out_and_the_rest_is_graded(batch):
+    rows = rows_of(batch, "../x/loop-er")
+    q = victim("loop.ipynb", "while True")
+    assert (rows[q]["status"], rows[q]["points"]) == ("timeout", "0")
+    assert "10 s" in rows[q]["message"]
+    assert_others_correct(rows, skip={q})
+
+
+def test_a_memory_bomb_is_memory_and_the_rest_is_graded(batch):
+    rows = rows_of(batch, "mem-bomber")
+    q = victim("membomb.ipynb", "bytearray")
+    assert (rows[q]["status"], rows[q]["points"]) == ("memory", "0")
+    assert_others_correct(rows, skip={q})
+
+
+def test_a_kernel_crash_costs_only_its_question(batch):
+    rows = rows_of(batch, "crash-er")
+    q = victim("crash.ipynb", "os.kill")
+    last = answers_in("crash.ipynb")[-1]     # a cell added in its section calls os._exit
+    assert (rows[q]["status"], rows[q]["points"]) == ("crashed", "0")
+    assert (rows[last]["status"], rows[last]["points"]) == ("crashed", "0")
+    assert "a cell you added" in rows[last]["message"]
+    assert_others_correct(rows, skip={q, last})
+
+
+def test_no_process_outlives_its_grading(batch):
+    assert batch["leftovers"] == [], "stray processes survived the grading"
+    assert_others_correct(rows_of(batch, "orphan-maker"), skip=())
+
+
+def test_a_file_that_is_not_json_gets_one_unreadable_row(batch):
+    rows = batch["by"][("not-json", "")]
+    assert len(rows) == 1 and rows[0]["question"] == "*" and rows[0]["status"] == "unreadable"
+    assert "invalid JSON" in rows[0]["message"]
+
+
+def test_missing_student_cell_and_unknown_assignment_say_what_to_fix(batch):
+    for r in rows_of(batch, "no-student").values():
+        assert r["status"] == "invalid" and "STUDENT" in r["message"]
+    (r,) = batch["by"][("wrong-assignment", "")]
+    assert r["status"] == "unreadable" and "unknown assignment '99-nope'" in r["message"]
+
+
+def test_snooping_for_the_graders_files_finds_nothing(batch):
+    with open(ms.SPY_REPORT) as f:       # the spy ran, and wrote down what it saw
+        seen = json.load(f)
+    assert set(seen["cwd_files"]) <= {"submission.ipynb", ".kernel.json", ".kernel.log"}
+    assert not any("EXPECT" in k or "SOLUTION" in k or "ANSWER" in k for k in seen["env"])
+    for r in rows_of(batch, "spy").values():
+        assert r["points"] == "0" and r["status"] != "correct", r
+
+
+def test_code_that_patches_its_judge_earns_nothing(batch):
+    q = bank.questions(ms.CODE)
+    code = next(x.id for x in q if x.kind == "code")
+    r = rows_of(batch, "mallory-code", ms.CODE)[code]
+    assert r["points"] == "0" and r["status"] in ("invalid", "wrong"), r
+
+
+def test_feedback_reports_stay_in_their_directory_and_do_not_leak_answers(batch):
+    fb = batch["out"] / "feedback"
+    names = sorted(p.name for p in fb.iterdir())
+    assert "ana-maria.md" in names and "_x_loop-er.md" in names
+    assert not (batch["out"] / "x").exists()
+    text = (fb / "_x_loop-er.md").read_text()
+    assert "../x/loop-er" in text and "time limit" in text
+    for r in batch["rows"]:
+        if r["status"] == "wrong":
+            exp = bank.expected(r["assignment"], r["question"], r["student"])
+            if isinstance(exp, int) and abs(exp) >= 10:
+                assert str(exp) not in r["message"], r
+
+
+# ------------------------------------------------------------------ pieces
+
+def test_bad_command_lines_get_a_message_not_a_traceback(tmp_path):
+    run = cowlab("grade", "--out", str(tmp_path / "g.csv"))
+    assert run.returncode == 2 and "usage" in run.stderr and "Traceback" not in run.stderr
+    run = cowlab("grade", "nowhere.ipynb", str(SUBS / "not-json.ipynb"), "--out",
+                 str(tmp_path / "deep" / "g.csv"), "--memory", "64")
+    assert run.returncode == 2 and "--memory" in run.stderr
+    run = cowlab("grade", "nowhere.ipynb", str(SUBS / "not-json.ipynb"), "--out",
+                 str(tmp_path / "deep" / "g.csv"))
+    assert run.returncode == 0 and "Traceback" not in run.stderr
+    rows = list(csv.DictReader(open(tmp_path / "deep" / "g.csv")))
+    assert [(r["student"], r["status"]) for r in rows] == [("nowhere", "unreadable"),
+                                                           ("not-json", "unreadable")]
+    assert "no such file" in rows[0]["message"]
+
+
+def test_only_plain_data_leaves_the_kernel():
+    import numpy as np
+    assert runner.to_plain({1: (2, np.int64(3)), "a": [True, None, 1.5]}) == \
+        {"1": [2, 3], "a": [True, None, 1.5]}
+    for bad in (object(), type("I", (int,), {})(3), [set()], {(1, 2): 3}, {True: 1}):
+        with pytest.raises(ValueError):
+            runner.to_plain(bad)
+    deep = []
+    for _ in range(60):
+        deep = [deep]
+    with pytest.raises(ValueError, match="nested"):
+        runner.to_plain(deep)
+
+
+def test_the_student_id_is_read_as_written():
+    def nb(source):
+        return grade.as_node({"metadata": {}, "cells": [
+            {"cell_type": "code", "source": source, "metadata": {"cowlab": {"role": "student"}}}]})
+    assert grade.student_of(nb('STUDENT = "ana-maria"')) == "ana-maria"
+    for bad, why in [('STUDENT = "your-id"', "placeholder"), ("STUDENT = name", "STUDENT ="),
+                     ('STUDENT = ""', "empty"), ("x = 1", "STUDENT =")]:
+        with pytest.raises(ValueError, match=why):
+            grade.student_of(nb(bad))
+
+
+def test_stray_processes_live_until_the_grader_reaps_them():
+    """Without reaping, a setsid'ed and a double-forked child would survive the kernel."""
+    script = textwrap.dedent(f"""
+        import os, sys, tempfile, time, json
+        from cowlab.homework import runner
+        runner.become_subreaper()
+        box = runner.Sandbox(tempfile.mkdtemp(), memory_mib=1024)
+        r = box.run('''import os, subprocess
+        subprocess.Popen(["sleep", "{ms.ORPHAN_MARKS[0]}"], start_new_session=True)
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                os.execvp("sleep", ["sleep", "{ms.ORPHAN_MARKS[1]}"])
+            os._exit(0)
+        os.wait()''', 20)
+        time.sleep(0.5)
+        before = len(runner.descendants())
+        box.close()
+        time.sleep(0.5)
+        mid = len(runner.descendants())
+        runner.reap_descendants()
+        print(json.dumps([r.status, before, mid, len(runner.descendants())]))
+    """)
+    run = subprocess.run([sys.executable, "-c", script], env=env(), capture_output=True,
+                         text=True, timeout=120)
+    for pid in marked_processes():
+        os.kill(pid, 9)
+    status, before, mid, after = json.loads(run.stdout.strip().splitlines()[-1])
+    assert status == "ok"
+    assert mid >= 2, "the sleeps should outlive the kernel's process group"
+    assert before >= 3 and after == 0

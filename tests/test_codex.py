@@ -136,14 +136,12 @@ def test_scenarios_are_modelled_on_cowtest():
 
 
 def test_the_student_cannot_patch_the_checks():
-    patch_checks = mutate("from cowlab.homework.codex import CowKernel\n",
-                          "from cowlab.homework.codex import CowKernel\n"
-                          "import cowlab.homework.codex as _c\n"
+    first = REFERENCE.splitlines()[0] + "\n"
+    patch_checks = mutate(first, first + "import cowlab.homework.codex as _c\n"
                           "_c.check_invariants = lambda m: None\n")
     patch_checks = patch_checks.replace("        m.decref(pte.pfn)\n", "", 1)
     assert grade(patch_checks)[:2] == ("invalid", 0)
-    patch_machine = mutate("from cowlab.homework.codex import CowKernel\n",
-                           "from cowlab.homework.codex import CowKernel, Machine\n"
+    patch_machine = mutate(first, first + "from cowlab.homework.codex import Machine\n"
                            "Machine.free_count = lambda self: 0\n")
     assert grade(patch_machine)[:2] == ("invalid", 0)
     # and the machine survives for the next submission graded in the same process

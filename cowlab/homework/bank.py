@@ -90,14 +90,8 @@ def question(assignment_name, qid, **kw):
     return register
 
 
-_LOADED = []
-
-
 def _load():
-    """Import the question modules (they register themselves) once."""
-    if not _LOADED:
-        _LOADED.append(True)
-        from . import questions_course, questions_systems, questions_code  # noqa: F401
+    """The question modules register themselves when bank is imported (see the end)."""
 
 
 def questions(assignment_name):
@@ -315,3 +309,8 @@ def _judge_state(q, p, exp, given):
 
 
 _JUDGES = {"number": _judge_number, "choice": _judge_choice, "state": _judge_state}
+
+
+# The questions register themselves into ASSIGNMENTS on import; importing them here
+# means `bank.ASSIGNMENTS` is complete as soon as `bank` is imported.
+from . import questions_course, questions_systems, questions_code  # noqa: E402,F401

@@ -62,7 +62,7 @@ question("07-code", "q1", points=len(SCENARIOS), kind="code",
 
 def code_solution(qid="q1"):
     """The answer cell of the solutions notebook: ReferenceKernel's bodies in regions."""
-    out = ["from cowlab.homework.codex import CowKernel", "", "",
+    out = ["from cowlab.homework.codex import CowKernel, Segfault", "", "",
            f"class {qid}(CowKernel):",
            '    """COW fork, the write-fault handler and copyout, as in the xv6 lab."""']
     for name in ("fork", "write_fault", "copyout"):

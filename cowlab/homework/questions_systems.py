@@ -6,7 +6,7 @@ from the variant's params, and its body is the solution cell.
 import cowlab
 
 from .bank import assignment, question
-from .questions_course import claims, writes_script, _script
+from . import questions_course as course
 
 
 # == 04-exec ==========================================================================
@@ -99,7 +99,7 @@ def _make_04_q4(rng):
     shell = k.spawn("shell", pages=p["pages"])
     child = k.fork(shell)
     k.exec(child, pages=p["image"])
-    return claims(rng, k, {"shell": shell, "child": child},
+    return course.claims(rng, k, {"shell": shell, "child": child},
                   ["writable", "cow", "refcount", "free", "pfn"], p)
 
 
@@ -412,7 +412,7 @@ def _make_06_q4(rng):
     child = k.fork(redis)
     for vpn in p["writes"]:
         k.write(redis, vpn, "new value")
-    return claims(rng, k, {"redis": redis, "child": child},
+    return course.claims(rng, k, {"redis": redis, "child": child},
                   ["stat", "stat", "refcount", "free", "cow"], p)
 
 

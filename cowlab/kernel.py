@@ -167,6 +167,7 @@ class Kernel:
         self._obj_users = []        # shared object id -> processes mapping it
         self._obj_charge = []       # shared object id -> committed pages (0 once released)
         self.events = []
+        self._owner = object()      # tells this kernel's snapshots from another's
 
     # ------------------------------------------------------------------ checks
     @staticmethod
@@ -1050,8 +1051,7 @@ class Kernel:
         if not isinstance(snapshot, Snapshot):
             raise TypeError(f"restore needs a Snapshot from k.snapshot(), got "
                             f"{type(snapshot).__name__}")
-        if any(p._kernel is not self for p, _ in snapshot._procs) or \
-                snapshot._kernel_state["ram_pages"] != self.ram_pages:
+        if snapshot._kernel_state["_owner"] is not self._owner:
             raise ValueError("that snapshot was taken of another kernel")
         for key, value in snapshot._kernel_state.items():
             setattr(self, key, value if key == "_procs" else _clone(value))

@@ -1,0 +1,43 @@
+"""Fixtures for the real-browser tests: a JupyterLab server and a Chromium page."""
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+import jlab
+
+PORT = 18765   # fixed, so a stuck run is easy to find: ss -ltnp | grep 18765
+
+
+@pytest.fixture
+def jupyterlab(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    server = jlab.Server(root, PORT)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def page():
+    if not os.path.exists(jlab.CHROMIUM):
+        pytest.fail(jlab.NO_CHROMIUM)
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as pw:
+        browser = jlab.launch_chromium(pw)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            yield page
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def artifacts():
+    d = jlab.REPO / "artifacts"
+    d.mkdir(exist_ok=True)
+    return d

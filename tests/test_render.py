@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import textwrap
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -384,3 +385,82 @@ def test_bad_arguments_say_what_to_do():
     assert [l.split(":")[0] for l in draw(k, processes=["parent"]).text.splitlines()] == \
         ["parent (pid 1)", "frames", "last event"]
     assert (list(k.events), k.refcounts().tolist()) == before     # drawing changes nothing
+
+
+# ---------------------------------------------------------------- the words agree with the model
+
+def expand(row):
+    """{vpn: (pfn or None, words)} for an exact row: one page or a run with named frames."""
+    m = re.match(r"VP(\d+)(?:\.\.VP(\d+))? -> (?:PF(\d+)(?:\.\.PF(\d+))? )?(.*?)"
+                 r"(?: \(\d+ pages\))?(?: \((?:page fault!)\))?$", row)
+    assert m, row
+    a, b = int(m.group(1)), int(m.group(2) or m.group(1))
+    pf = int(m.group(3)) if m.group(3) else None
+    return {v: (None if pf is None else pf + v - a, m.group(5)) for v in range(a, b + 1)}
+
+
+def pte_words(k, p, vpn):
+    pte = k.pte(p, vpn)
+    if pte is None:
+        return None, "not present"
+    if pte.pfn == cowlab.ZERO_PFN:
+        return None, "zero page RO"
+    shared = any(r.shared and r.start <= vpn < r.start + r.pages for r in k.regions(p))
+    words = ("RW" if pte.writable else "RO") + (" COW" if pte.cow else "") + \
+        (" shared" if shared else "")
+    return pte.pfn, words
+
+
+@pytest.mark.parametrize("max_rows", [24, 4])
+def test_every_drawn_entry_and_frame_agrees_with_the_model(max_rows):
+    """Random scenarios, drawn in full and heavily summarised: each row is what the
+    model's pte() and refcount() say, page by page."""
+    from cowlab.scenario import Scenario
+    checked, kinds = 0, set()
+    for seed in range(40):
+        if seed < 30:
+            run = Scenario.random(seed, steps=12).start()
+        else:                               # wide tables, scattered writes, zero pages
+            rng = np.random.default_rng(seed)
+            steps = ["ram 128", "spawn parent 40", "fork parent child", "mmap parent 10",
+                     "mmap parent 3 shared populate"]
+            steps += [f"write parent {v} a" for v in rng.choice(40, 9, replace=False)]
+            steps += [f"read child {v}" for v in rng.choice(40, 3)]
+            steps += [f"read parent {v}" for v in rng.choice(np.arange(40, 50), 4)]
+            steps += [f"write parent {v} b" for v in rng.choice(np.arange(40, 50), 2)]
+            run = Scenario.parse("\n".join(steps)).start()
+        list(run)
+        k = run.kernel
+        d = draw(k, max_rows=max_rows)
+        for p in k.live():
+            rows = entries(d.text, f"{p.name} (pid {p.pid})")
+            mapped = [v for r in k.regions(p) for v in range(r.start, r.start + r.pages)]
+            seen = []
+            for row in rows:
+                summary = re.match(r"VP(\d+)\.\.VP(\d+) -> (mixed \((.*)\)|[a-zA-Z ]+ "
+                                   r"\((\d+) pages\))$", row)
+                if summary:                      # a same-state run or a folded stretch
+                    first, last = int(summary.group(1)), int(summary.group(2))
+                    inside = [v for v in mapped if first <= v <= last]
+                    states = Counter(pte_words(k, p, v)[1] for v in inside)
+                    if summary.group(4):
+                        said = {w: int(c) for c, w in (part.split(" ", 1) for part in
+                                                       summary.group(4).split(", "))}
+                    else:
+                        said = {summary.group(3).rsplit(" (", 1)[0]: int(summary.group(5))}
+                    assert states == said, (seed, row)
+                    kinds.add("mixed" if summary.group(4) else "same-state run")
+                    seen += inside
+                    continue
+                kinds.add("exact run" if re.match(r"VP\d+\.\.VP", row) else "page")
+                for v, (pfn, words) in expand(row).items():
+                    assert (pfn, words) == pte_words(k, p, v), (seed, row)
+                    seen.append(v)
+                    checked += 1
+            assert seen == mapped, seed
+        frames = d.text.split("frames: ")[1].split("; free")[0]
+        for a, b, rc in re.findall(r"PF(\d+)(?:\.\.PF(\d+))? rc=(\d+)", frames):
+            for f in range(int(a), int(b or a) + 1):
+                assert k.refcount(f) == int(rc), (seed, f)
+    assert checked > 100
+    assert kinds == {"page", "exact run", "same-state run", "mixed"}, kinds   # all exercised

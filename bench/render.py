@@ -6,7 +6,8 @@
 Prints medians; asserts nothing. The target: drawing and rendering a 10 GiB process
 (2,621,440 pages) in under a second, because large tables are summarised into runs
 of pages in the same state. "draw" builds the rows and the DOT source from the
-model's arrays; "render" runs the renderer (dot, else graphviz-pure) on that source.
+model's arrays ("cpu": the CPU time it used, which other load on the machine does
+not inflate); "render" runs the renderer (dot, and graphviz-pure if installed).
 """
 import argparse
 import os
@@ -51,18 +52,20 @@ def big_scattered():
 
 
 def measure(kernel, repeats, renderer):
-    draws, renders, total = [], [], []
+    draws, cpus, renders, total = [], [], [], []
     for _ in range(repeats):
+        c0 = time.process_time()
         t0 = time.perf_counter()
         d = render.draw(kernel)
         t1 = time.perf_counter()
+        cpus.append(time.process_time() - c0)
         render.render_svg(d.source, renderer)
         t2 = time.perf_counter()
         draws.append(t1 - t0)
         renders.append(t2 - t1)
         total.append(t2 - t0)
     rows = d.source.count("<TR>")
-    return np.median(draws), np.median(renders), np.median(total), rows
+    return np.median(draws), np.median(cpus), np.median(renders), np.median(total), rows
 
 
 def main(argv=None):
@@ -73,15 +76,16 @@ def main(argv=None):
     if not renderers:
         print(f"no renderer: {render.FIX}")
         return 1
-    print(f"{'case':<34}{'renderer':<15}{'rows':>6}{'draw ms':>10}{'render ms':>11}"
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (wall times grow with it)")
+    print(f"{'case':<30}{'renderer':<15}{'rows':>5}{'draw ms':>9}{'(cpu)':>7}{'render ms':>11}"
           f"{'total ms':>10}")
-    for name, make in (("seed (3 pages, 2 processes)", seed),
+    for name, make in (("seed (3 pages, 2 procs)", seed),
                        ("10 GiB forked, one write", big_fork),
                        ("10 GiB forked, 5% scattered", big_scattered)):
         kernel = make()
         for r in renderers:
-            d, rn, tot, rows = measure(kernel, args.repeats, r)
-            print(f"{name:<34}{os.path.basename(r):<15}{rows:>6}{d * 1e3:>10.1f}"
+            d, cpu, rn, tot, rows = measure(kernel, args.repeats, r)
+            print(f"{name:<30}{os.path.basename(r):<15}{rows:>5}{d * 1e3:>9.1f}{cpu * 1e3:>7.1f}"
                   f"{rn * 1e3:>11.1f}{tot * 1e3:>10.1f}")
         del kernel
     print(f"(medians of {args.repeats}; target: 10 GiB total under 1000 ms)")

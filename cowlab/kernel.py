@@ -284,11 +284,14 @@ class Kernel:
             found.append(take)
             need -= len(take)
             start, chunk = stop, chunk * 2
-        pfns = np.concatenate(found) if found else np.empty(0, np.int64)
+        if len(found) == 1:
+            pfns = found[0]
+        else:
+            pfns = np.concatenate(found) if found else np.empty(0, np.int64)
         if len(pfns):
             self._hint = int(pfns[-1]) + 1
             self._nfree -= len(pfns)
-        return pfns.astype(np.int64)
+        return pfns
 
     def _kfree(self, pfns):
         """Return frames whose last reference is gone to the free pool."""
@@ -418,7 +421,7 @@ class Kernel:
         """Drop every mapping of p (exit, exec, a fatal signal); free what nobody else uses."""
         present = p._pfn[p._pfn >= 0]
         freed = self._put_pages(present)
-        objs = {self._vmas[i].obj for i in np.unique(p._vma) if i >= 0 and self._vmas[i].shared}
+        objs = {self._vmas[i].obj for i in self._ids_in(p._vma) if self._vmas[i].shared}
         for obj in sorted(objs):
             self._obj_users[obj] -= 1
             if self._obj_users[obj] == 0:          # last mapping gone: the object dies
@@ -657,12 +660,21 @@ class Kernel:
         vpns = np.arange(start, start + pages)
         if vma.shared or not vma.writable:      # populated by read faults
             events = []
-            for v in vpns:
+            for v in vpns.tolist():
                 events += self._handle_read(p, int(v))[0]
                 if not p.alive:
                     break
             counts = Counter(e.kind for e in events if e.kind in self._BULK)
             events = [e for e in events if e.kind not in self._BULK]
+        elif not vma.huge and pages <= self._nfree:   # the common case, in slices
+            new = self._kalloc(pages)
+            end = start + pages
+            p._pfn[start:end] = new
+            p._w[start:end] = True
+            self._mapcount[new] = 1
+            self._dirty[new] = True
+            p.minor_faults += pages
+            events, counts = [], {"zero_fill": pages}
         else:
             events, counts = self._write_batch(p, vpns, 0)
         self.events += events + self._summarise(p, counts, "populate")
@@ -706,7 +718,7 @@ class Kernel:
         c._cow = p._cow & copy
         c._pmd = p._pmd & copy
         self._mapcount[p._pfn[real]] += 1
-        objs = {self._vmas[i].obj for i in np.unique(ids) if i >= 0 and self._vmas[i].shared}
+        objs = {self._vmas[i].obj for i in self._ids_in(ids) if self._vmas[i].shared}
         for obj in objs:
             self._obj_users[obj] += 1
         n = int(np.count_nonzero(real))
@@ -717,6 +729,14 @@ class Kernel:
             text += f"; {frames} now shared, read-only and COW in both"
         self.events.append(Event("fork", c.pid, None, None, None, text))
         return c
+
+    @staticmethod
+    def _ids_in(ids):
+        """The distinct region ids in a per-vpn array (runs make this cheap)."""
+        if not len(ids):
+            return set()
+        heads = np.concatenate([[0], np.flatnonzero(np.diff(ids)) + 1])
+        return set(ids[heads].tolist()) - {-1}
 
     @staticmethod
     def _runs(ids):
@@ -730,15 +750,14 @@ class Kernel:
 
     @staticmethod
     def _describe_pfns(pfns):
-        pfns = np.sort(pfns)
+        """PF0, PF1 / PF0..PF9 / 2,621,440 frames: short words for a set of distinct frames."""
         if len(pfns) == 0:
             return "no frames"
-        if len(pfns) == 1:
-            return f"PF{pfns[0]}"
         if len(pfns) <= 4:
-            return ", ".join(f"PF{x}" for x in pfns)
-        if pfns[-1] - pfns[0] + 1 == len(pfns):
-            return f"PF{pfns[0]}..PF{pfns[-1]}"
+            return ", ".join(f"PF{x}" for x in np.sort(pfns))
+        lo, hi = int(pfns.min()), int(pfns.max())
+        if hi - lo + 1 == len(pfns):
+            return f"PF{lo}..PF{hi}"
         return f"{len(pfns):,} frames"
 
     def write(self, p, vpn, value=1):

@@ -94,10 +94,12 @@ def _kernel_release():
     return int(nums[0]), int(nums[1]) if len(nums) > 1 and nums[1].isdigit() else 0
 
 
+RUSAGE_THREAD = 1                     # linux/resource.h: this thread only
+
+
 def minor_faults():
     """ru_minflt of the calling thread (RUSAGE_THREAD: Jupyter's other threads fault too)."""
-    who = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)
-    return resource.getrusage(who).ru_minflt
+    return resource.getrusage(RUSAGE_THREAD).ru_minflt
 
 
 def meminfo():
@@ -159,13 +161,17 @@ def _address(mm):
 _LIBC = None
 
 
-def _mprotect_none(addr, length):
-    """mprotect(PROT_NONE): a guard page, so the kernel never merges our VMA with a neighbour."""
+def _libc():
     global _LIBC
     if _LIBC is None:
         _LIBC = ctypes.CDLL(None, use_errno=True)
         _LIBC.mprotect.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
-    if _LIBC.mprotect(addr, length, 0) != 0:
+    return _LIBC
+
+
+def _mprotect_none(addr, length):
+    """mprotect(PROT_NONE): a guard page, so the kernel never merges our VMA with a neighbour."""
+    if _libc().mprotect(addr, length, 0) != 0:
         e = ctypes.get_errno()
         raise OSError(e, f"mprotect guard page: {os.strerror(e)}")
 
@@ -287,31 +293,62 @@ def pfns_visible():
 
 
 # ---------------------------------------------------------------------------- measuring
+_RUSAGE = None
+
+
+def _rusage_buffers():
+    """getrusage() and two struct rusage buffers, made once, before any window opens."""
+    global _RUSAGE
+    if _RUSAGE is None:
+        libc = _libc()
+        call = libc.getrusage
+        call.argtypes = (ctypes.c_int, ctypes.c_void_p)
+        call.restype = ctypes.c_int
+        a, b = (ctypes.c_long * 18)(), (ctypes.c_long * 18)()   # ru_minflt is long #8
+        _RUSAGE = (call, a, b, ctypes.addressof(a), ctypes.addressof(b))
+    return _RUSAGE
+
+
 def _count(fn, *args):
-    before = minor_faults()
+    """Minor faults this thread takes in fn(*args).
+
+    The two readings go into buffers made beforehand and are turned into Python
+    ints only afterwards: nothing in the window allocates, so CPython's allocator
+    cannot fault on a page fork left shared and blame it on fn.
+    """
+    call, a, b, pa, pb = _rusage_buffers()
+    call(RUSAGE_THREAD, pa)
     fn(*args)
-    return minor_faults() - before
+    call(RUSAGE_THREAD, pb)
+    return b[8] - a[8]
 
 
 def measured(op, m, vpns, value=2):
     """Faults of m.write(vpns) (op="write") or m.read(vpns), CPython's own subtracted.
 
-    A scratch mapping of the same size, created and touched here, runs the same
-    code path: its first run counts CPython's after-fork faults (the warm-up), its
-    second run is the baseline that is subtracted from the real one.
+    The index array and the bound method are built before the window opens. A
+    scratch mapping of the same size, created and touched here, runs the same code:
+    its first run, and an empty call on m itself, count CPython's after-fork faults
+    (the warm-up); a later run that counts nothing (or the fifth) is the baseline
+    subtracted from the real one.
     """
     vpns = np.asarray(vpns, dtype=np.intp)
     n = len(vpns)
+    offs = m._offsets(vpns)
     with Mapping(max(n, 1)) as scratch:
-        same = np.arange(n, dtype=np.intp)
-        args = (value,) if op == "write" else ()
-        warm = _count(scratch.write, same, value) - n       # n zero-fill faults of its own
-        for _ in range(5):                                  # until CPython is quiet
-            base = _count(getattr(scratch, op), same, *args)
-            if base == 0:
+        same = scratch._offsets(np.arange(n, dtype=np.intp))
+        if op == "write":
+            real, base, args = m.view.__setitem__, scratch.view.__setitem__, (value,)
+        else:
+            real, base, args = m.view.take, scratch.view.take, ()
+        warm = _count(scratch.view.__setitem__, same, value) - n   # its own zero-fill faults
+        warm += _count(real, offs[:0], *args)     # m's own Python objects, no page of m
+        for _ in range(5):                         # until CPython is quiet
+            baseline = _count(base, same, *args)
+            if baseline == 0:
                 break
-        raw = _count(getattr(m, op), vpns, *args)
-    return {"faults": raw - base, "raw": raw, "baseline": base, "warmup": max(warm, 0)}
+        raw = _count(real, offs, *args)
+    return {"faults": raw - baseline, "raw": raw, "baseline": baseline, "warmup": max(warm, 0)}
 
 
 # ---------------------------------------------------------------------------- children
@@ -721,7 +758,9 @@ def thp(write_vpn=5):
     """A 2 MiB transparent huge page, forked; the child writes one 4 KiB page of it.
 
     Linux >= 5.8 splits the child's huge mapping and copies 4 KiB; before, the
-    whole 2 MiB was copied. Raises Unavailable when this kernel gives no THP.
+    whole 2 MiB was copied. Once the child has exited, the parent writes the same
+    page: it holds the only reference, so the whole 2 MiB is reused in place.
+    Raises Unavailable when this kernel gives no THP.
     """
     ok, mode = thp_status()
     if not ok:
@@ -756,9 +795,12 @@ def thp(write_vpn=5):
             ppages = _pages_info(m.pagemap())
             kid.send("exit")
             kid.reap()
+        last = measured("write", m, [write_vpn], value=3)   # the child is gone: reuse 2 MiB
+        end = m.smaps()
     return {"experiment": "thp", "mode": mode, "kernel": platform.release(),
             "write_vpn": write_vpn, "touch_faults": touch, "parent_before_fork": got,
-            "child": c, "parent_after_child_write": parent, "parent_pages": ppages}
+            "child": c, "parent_after_child_write": parent, "parent_pages": ppages,
+            "parent_writes_after_exit": last, "parent_at_end": end}
 
 
 def commit_limit(mem_total_kb, swap_total_kb, hugetlb_kb=0, ratio=50, kbytes=0,

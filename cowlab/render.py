@@ -374,7 +374,7 @@ class Picture:
             if p.alive:
                 rows, code, pfn = pt_rows(kernel, p, entry, max_rows)
                 self.zero |= any(r.code == ZERO or (r.code is None and "zero page" in r.mixed)
-                                 or (r.mixed == "coarse" and r.code == ZERO) for r in rows)
+                                 for r in rows)
             else:
                 rows, code, pfn = [], None, None
             self.tables.append((p, rows, self.edges(rows, code, pfn)))
@@ -569,7 +569,8 @@ def draw(kernel, processes=None, *, events=None, free=False, titles=None, max_ro
 
     processes: which to draw (Process objects, pids or names); default the live ones,
         plus one the last event ended, so its exit or kill is visible.
-    events: the events to mark (what a call returned); default the last event.
+    events: the events to mark (what a call returned); default the last event (and the
+        frees it caused). With several kernels, one list of events per kernel.
     free: also draw the free frames (summarised into runs).
     titles: one title per kernel when drawing several, e.g. ["xv6", "Linux"].
     max_rows: rows per table before runs of same-state pages become one row.
@@ -589,11 +590,17 @@ def draw(kernel, processes=None, *, events=None, free=False, titles=None, max_ro
         titles = [f"kernel {i + 1} ({k.rules} rules)" for i, k in enumerate(kernels)]
     if not isinstance(max_rows, int) or max_rows < 4:
         raise ValueError("draw: max_rows must be an integer >= 4")
-    pictures = []
-    for k in kernels:
-        marks = list(events) if events is not None and len(kernels) == 1 else last_call_events(k)
-        pictures.append(Picture(k, processes, marks, free, max_rows))
-    return build(pictures, titles)
+    if events is None:
+        marks = [last_call_events(k) for k in kernels]
+    elif len(kernels) == 1:
+        marks = [list(events)]
+    else:
+        marks = [list(e) for e in events]
+        if len(marks) != len(kernels):
+            raise ValueError(f"draw: {len(kernels)} kernels but {len(marks)} event lists; "
+                             "give one list of events per kernel (or none)")
+    return build([Picture(k, processes, m, free, max_rows) for k, m in zip(kernels, marks)],
+                 titles)
 
 
 def describe(kernel, **kw):

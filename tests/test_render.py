@@ -190,6 +190,13 @@ def test_side_by_side_xv6_vs_linux_the_last_sharer_copies_or_reuses():
     assert "xv6" in words and "Linux" in words and "PF1 rc=1 (reused, no copy)" in words
     with pytest.raises(ValueError, match="one title per kernel"):
         draw([kx, kl], titles=["only one"])
+    # one list of events per kernel: here only xv6's last write is marked
+    marked = draw([kx, kl], titles=["xv6", "Linux"], events=[lx, []])
+    xv6, linux = marked.text.split("\n\n")
+    assert "(page fault!)" in xv6 and "(page fault!)" not in linux
+    assert linux.endswith("last event: none")
+    with pytest.raises(ValueError, match="one list of events per kernel"):
+        draw([kx, kl], events=[lx])
 
 
 def test_three_processes_get_three_columns_and_every_entry_an_edge():

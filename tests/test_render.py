@@ -368,7 +368,9 @@ def test_notebook_display_in_a_real_jupyter_kernel_with_and_without_renderer():
         nbformat.v4.new_code_cell("import os; os.environ['PATH'] = '/nonexistent'\n"
                                   "cowlab.draw(k)"),
     ])
-    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    root = os.path.dirname(os.path.dirname(os.path.abspath(cowlab.__file__)))
+    NotebookClient(nb, timeout=120, kernel_name="python3",
+                   resources={"metadata": {"path": root}}).execute()
     outputs = [c.outputs for c in nb.cells]
     assert not any(o.output_type == "error" for out in outputs for o in out)
     with_dot, without = outputs[1][0]["data"], outputs[2][0]["data"]

@@ -14,9 +14,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(cowlab.__file__)))
 FAULTS = ("cow_copy", "cow_reuse", "zero_fill", "zero_map")
 
 
-def cowlab_sim(*args):
-    """Run `python -m cowlab sim ARGS` as a real process."""
+def cowlab_sim(*args, path=None):
+    """Run `python -m cowlab sim ARGS` as a real process (PATH replaced if given)."""
     env = dict(os.environ, PYTHONPATH=ROOT)
+    if path is not None:
+        env["PATH"] = path
     return subprocess.run([sys.executable, "-m", "cowlab", "sim", *args], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
 
@@ -146,6 +148,15 @@ def test_svg_draws_the_final_state(tmp_path, capsys):
     assert "<svg" in svg and "PF3 rc=1" in svg and "parent (pid 1)" in svg
     code, out, err = run_main(capsys, "-A", "SEED", "--svg", str(tmp_path / "no" / "x.svg"))
     assert code == 1 and "cannot write" in err
+
+
+def test_svg_without_any_renderer_says_how_to_install_one(tmp_path):
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    done = cowlab_sim("-A", "SEED", "-c", "--svg", str(tmp_path / "x.svg"), path=str(empty))
+    assert done.returncode == 1 and not (tmp_path / "x.svg").exists()
+    assert "apt-get install graphviz, or pip install graphviz-pure" in done.stderr
+    assert "Traceback" not in done.stderr and "Final state:" in done.stdout
 
 
 def test_help_and_bad_flags(capsys):

@@ -6,7 +6,8 @@
 # Needs only Python >= 3.10 (python3.11 if present, else python3) and, as root on
 # Debian, apt-get: the first run creates .venv and installs the project into it; later
 # runs reuse it (.venv/.installed is rebuilt only when pyproject.toml changes).
-# Knobs: make lab PORT=8899 HOST=0.0.0.0   make test PYTEST_ARGS=-x   PYTHON=/path/python3
+# Knobs: make lab PORT=8899 HOST=0.0.0.0 LAB_ARGS=--no-browser   make test PYTEST_ARGS=-x
+#        PYTHON=/path/to/python3.11 (which Python builds .venv)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -22,6 +23,7 @@ NOTEBOOK ?= notebooks/00-start.ipynb
 NB_DIRS := notebooks solutions exercises
 SANITIZE := tests/nbval_sanitize.cfg
 PYTEST_ARGS ?=
+LAB_ARGS ?=
 APT := DEBIAN_FRONTEND=noninteractive apt-get
 
 # $(call apt_install,PACKAGE): as root, install a Debian package; refresh the package
@@ -102,11 +104,16 @@ setup-test: setup browser
 # --- the two commands -----------------------------------------------------------------
 
 # JupyterLab on the course. Binds 127.0.0.1 unless HOST says otherwise; as root (a
-# container) it needs --allow-root.
+# container) JupyterLab wants --allow-root. Without the start notebook (a checkout in
+# the middle of a change) it opens the repository's folder instead, and says so.
+ALLOW_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+
 lab: setup
-	@echo "== starting JupyterLab on $(HOST):$(PORT) with $(NOTEBOOK) (Ctrl-C to stop)"
-	$(VENV)/bin/jupyter lab $(NOTEBOOK) --ip=$(HOST) --port=$(PORT) \
-	  $$([ "$$(id -u)" = 0 ] && echo --allow-root)
+	@nb=$(NOTEBOOK); \
+	if [ ! -e "$$nb" ]; then echo "== $$nb is missing: opening the repository's folder"; nb=; fi; \
+	echo "== starting JupyterLab on $(HOST):$(PORT) (Ctrl-C to stop)"; \
+	set -x; \
+	exec $(VENV)/bin/jupyter lab $$nb --ip=$(HOST) --port=$(PORT) $(ALLOW_ROOT) $(LAB_ARGS)
 
 # Both halves always run; the target fails if either failed.
 test: setup-test
@@ -117,13 +124,14 @@ test: setup-test
 	else echo "== make test: FAILED (see above)" >&2; fi; \
 	exit $$status
 
-test-py: setup
+# The two halves alone, once make test (or make lab) has set .venv up.
+test-py:
 	@echo "== pytest tests/ $(PYTEST_ARGS)"
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # nbval over the notebook directories that hold notebooks; says which ran and which
 # were left out (none yet), so an empty directory neither fails nor hides.
-test-nb: setup
+test-nb:
 	@dirs=""; \
 	for d in $(NB_DIRS); do \
 	  if [ -n "$$(find $$d -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' -print -quit 2>/dev/null)" ]; then \

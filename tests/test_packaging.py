@@ -10,9 +10,13 @@ import json
 import os
 import re
 import shutil
+import signal
+import socket
 import stat
 import subprocess
 import sys
+import time
+import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -282,22 +286,105 @@ def test_pyproject_metadata():
     assert load_pyproject()["tool"]["pytest"]["ini_options"]["testpaths"] == ["tests"]
 
 
-def test_make_lab_starts_jupyterlab_on_loopback_and_the_given_port():
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listening_addresses(port):
+    """Local addresses with a TCP socket listening on port, from /proc/net/tcp{,6}
+    (hex, as the kernel prints them: 0100007F is 127.0.0.1, 00000000 is 0.0.0.0)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, _, hexport = local.partition(":")
+            if state == "0A" and int(hexport, 16) == port:
+                found.add(address)
+    return found
+
+
+def test_make_lab_serves_jupyterlab_on_loopback_at_the_given_port(tmp_path):
+    """`make lab PORT=N` starts JupyterLab on 127.0.0.1:N. `-o setup` leaves out the
+    .venv set-up (make test has done it), and VENV points at the running environment."""
     make = shutil.which("make")
     assert make, "make is needed for make lab / make test"
-    out = subprocess.run([make, "-n", "lab", "PORT=8899"], cwd=ROOT, text=True,
-                         capture_output=True, check=True).stdout
-    assert re.search(r"jupyter lab notebooks/00-start\.ipynb .*--ip=127\.0\.0\.1 --port=8899",
-                     out), out
+    port = free_port()
+    log = tmp_path / "lab.log"
+    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
+    with open(log, "w") as out:
+        lab = subprocess.Popen([make, "-o", "setup", "lab", f"PORT={port}",
+                                f"VENV={sys.prefix}", "LAB_ARGS=--no-browser"],
+                               cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        answer = None
+        while time.monotonic() < deadline and lab.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api", timeout=5) as r:
+                    answer = json.load(r)
+                    break
+            except OSError:
+                time.sleep(0.5)
+        text = log.read_text()
+        assert answer and "version" in answer, f"JupyterLab did not answer:\n{text}"
+        assert f"http://127.0.0.1:{port}/lab" in text, text
+        assert listening_addresses(port) == {"0100007F"}, \
+            f"make lab must listen on 127.0.0.1 only, listens on {listening_addresses(port)}"
+    finally:
+        os.killpg(lab.pid, signal.SIGTERM)
+        try:
+            lab.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(lab.pid, signal.SIGKILL)
+            lab.wait()
 
 
-def test_make_test_runs_pytest_and_nbval():
-    text = (ROOT / "Makefile").read_text()
-    for target in ("lab", "test", "bench"):
-        assert re.search(rf"^{target}:", text, re.M), f"Makefile has no {target} target"
-    assert "--nbval" in text and "--nbval-sanitize-with tests/nbval_sanitize.cfg" in \
-        text.replace("$(SANITIZE)", "tests/nbval_sanitize.cfg")
-    assert "|| true" not in text, "Makefile must not hide failures"
+def tiny_notebook(stored_output):
+    cell = {"cell_type": "code", "execution_count": 1, "metadata": {}, "id": "c0",
+            "source": "print(6 * 7)",
+            "outputs": [{"output_type": "stream", "name": "stdout", "text": stored_output}]}
+    return {"cells": [cell], "nbformat": 4, "nbformat_minor": 5,
+            "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                        "language": "python"}}}
+
+
+def make_test_in(tmp_path, stored_output):
+    """Run the real `make test` recipe on a tiny project: one passing test in tests/, one
+    notebook in notebooks/, no solutions/ or exercises/ (set-up left out with -o)."""
+    for name in ("Makefile", "pyproject.toml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_ok.py").write_text("def test_ok():\n    assert 6 * 7 == 42\n")
+    sanitize = ROOT / "tests" / "nbval_sanitize.cfg"
+    (tmp_path / "tests" / "nbval_sanitize.cfg").write_text(
+        sanitize.read_text() if sanitize.exists() else "")
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "t.ipynb").write_text(json.dumps(tiny_notebook(stored_output)))
+    return subprocess.run([shutil.which("make"), "-o", "setup", "-o", "setup-test", "test",
+                           f"VENV={sys.prefix}"], cwd=tmp_path, text=True,
+                          capture_output=True, stdin=subprocess.DEVNULL, timeout=300)
+
+
+def test_make_test_runs_pytest_then_nbval_over_dirs_with_notebooks(tmp_path):
+    run = make_test_in(tmp_path, "42\n")
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out
+    assert "== nbval over: notebooks" in out, out
+    assert "solutions/ has no notebooks yet: left out" in out
+    assert "exercises/ has no notebooks yet: left out" in out
+    assert "tests/test_ok.py ." in out and "notebooks/t.ipynb ." in out, out
+    assert "== make test: all passed" in out
+
+
+def test_make_test_fails_when_a_notebook_output_changed(tmp_path):
+    run = make_test_in(tmp_path, "41\n")
+    out = run.stdout + run.stderr
+    assert run.returncode != 0, out
+    assert "tests/test_ok.py ." in out, "pytest over tests/ still runs and reports"
+    assert "1 failed" in out and "== make test: FAILED" in out, out
 
 
 def test_ci_runs_make_test():
@@ -308,7 +395,7 @@ def test_ci_runs_make_test():
     commands = [l.strip() for l in text.splitlines()
                 if l.strip() and not l.lstrip().startswith("#")]
     assert commands[-1] == "make test", commands
-    assert "|| true" not in text
+    assert "|| true" not in text and "|| true" not in (ROOT / "Makefile").read_text()
     assert ci.stat().st_mode & stat.S_IXUSR, ".ci/run must be executable"
 
 

@@ -40,12 +40,14 @@ OUTCOME_WORDS = {v: k for k, v in OUTCOMES}
 FAULT_KINDS = ("cow_copy", "cow_reuse", "zero_map", "zero_fill", "segv", "oom_kill")
 
 CSS = """<style>
-.cowlab-log { max-height: 22em; overflow-y: auto; font-size: 90%; }
+.cowlab-log { max-height: 22em; overflow-y: auto; font-size: 90%; line-height: 1.3; }
+.cowlab-log ul { margin: 0 0 4px 0; padding-left: 1.2em; }
 .cowlab-log .cowlab-refused { color: #a40000; }
 .cowlab-log .cowlab-bug { color: #a40000; font-weight: bold; }
 .cowlab-log .cowlab-right { color: #006400; }
 .cowlab-stats table { border-collapse: collapse; font-size: 90%; }
-.cowlab-stats td, .cowlab-stats th { padding: 1px 6px; text-align: right; }
+.cowlab-stats td, .cowlab-stats th { padding: 1px 6px; text-align: right; line-height: 1.25;
+                                     white-space: nowrap; }
 .cowlab-stats th:first-child, .cowlab-stats td:first-child { text-align: left; }
 .cowlab-sr { position: absolute; width: 1px; height: 1px; overflow: hidden;
              clip: rect(0 0 0 0); white-space: nowrap; }
@@ -75,7 +77,7 @@ def diagram_html(diagram):
     text = diagram_text(diagram)
     return (
         f'<figure class="cowlab-figure" role="group" style="margin:0">'
-        f'<div aria-hidden="true">{diagram_svg(diagram)}</div>'
+        f'<div aria-hidden="true" style="overflow-x:auto">{diagram_svg(diagram)}</div>'
         f'<figcaption class="cowlab-sr">{html.escape(text)}</figcaption>'
         f'</figure>'
         f'<details><summary>the diagram in words</summary>'
@@ -175,8 +177,9 @@ class Lab:
                                   layout=W.Layout(width="220px"))
         self.page = W.BoundedIntText(value=0, min=0, max=0, description="page VP",
                                      layout=W.Layout(width="180px"))
-        self.value = W.Text(value="", placeholder="auto: w1, w2, ...",
-                            description="write", layout=W.Layout(width="220px"))
+        self.value = W.Text(value="", placeholder="blank: w1, w2, ...",
+                            description="value", layout=W.Layout(width="220px"),
+                            tooltip="what write stores; blank = a counter, w1, w2, ...")
         self.process.add_class("cowlab-process")
         self.page.add_class("cowlab-page")
         self.value.add_class("cowlab-value")
@@ -223,8 +226,11 @@ class Lab:
         if self.predict:
             rows.append(W.HBox([self.prediction, self.predict_rc,
                                 W.HTML("<i>before read/write: what will happen?</i>")]))
+        self.stats.layout = W.Layout(flex="0 1 auto", margin="0 16px 0 0")
+        self.log.layout = W.Layout(flex="1 1 50%")
         rows += [
-            W.HBox([self.diagram_box, W.VBox([self.stats, self.log])]),
+            self.diagram_box,
+            W.HBox([self.stats, self.log]),
             W.HBox([self.ram, self.overcommit, W.HTML("<i>(applied on reset)</i>")]),
         ]
         self.ui = W.VBox(rows)
@@ -442,7 +448,7 @@ class Lab:
         self.history.append((label + ": " if label else "") + " / ".join(lines))
         body = "".join(f"<li>{html.escape(t)}</li>" for t in lines)
         head = f"<b>{html.escape(label)}</b>" if label else ""
-        self.entries.append(f'<div class="{css}">{head}<ul style="margin:0">{body}</ul></div>')
+        self.entries.append(f'<div class="{css}">{head}<ul>{body}</ul></div>')
         del self.entries[:-LOG_KEEP]
 
     def show_log(self):

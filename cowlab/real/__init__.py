@@ -554,6 +554,7 @@ def cow_writes(pages=64, writes=16, writer="child"):
     writes = _check_pages("writes", writes, low=0, high=pages)
     if writer not in ("child", "parent"):
         raise ValueError(f"writer must be 'child' or 'parent', got {writer!r}")
+    _check_budget("cow_writes", (pages + 2 * writes) * PAGE_SIZE)   # + copies + scratch
     vpns = np.arange(writes)
     with Mapping(pages) as m:
         m.write(np.arange(pages), 1)               # the parent touches every page

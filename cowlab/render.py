@@ -676,8 +676,10 @@ class Diagram(graphviz.Digraph):
         return self.svg()
 
     def save_svg(self, path):
+        """Write the SVG to path (rendered first: no empty file if that fails)."""
+        svg = self.svg()
         with open(path, "w", encoding="utf-8") as f:
-            f.write(self.svg())
+            f.write(svg)
         return path
 
     def _repr_mimebundle_(self, include=None, exclude=None, **_):

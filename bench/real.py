@@ -79,7 +79,8 @@ def main(argv=None):
     print(f"  frames copied by fork: {copied}; child's shared_dirty {stats['shared_dirty']:,} kB, "
           f"private_dirty {stats['private_dirty']} kB")
     print(f"  the kernel's child right after fork ({seen['pages']:,} pages): shared_dirty "
-          f"{seen['child']['shared_dirty']:,} kB, private_dirty {seen['child']['private_dirty']} kB")
+          f"{seen['child']['shared_dirty']:,} kB, "
+          f"private_dirty {seen['child']['private_dirty']} kB")
     print(f"  the model's own fork (numpy): {ns:.1f} ns per page")
     print("\nthe seed page said: fork of 1 GB 'updates page tables (~microseconds)', "
           "a copy would take ~250 ms;")

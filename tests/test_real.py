@@ -7,7 +7,6 @@ The non-root path is tested for real: as root, a forked child drops to uid 65534
 """
 import ctypes
 import json
-import mmap
 import os
 import subprocess
 import sys

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import (NOISE_FAULTS, PAGE_SIZE, HPAGE_SIZE, EXPERIMENTS, Unavailable, _kernel_release,
                cow_writes, exec_vs_write, fork_cost, frames, madvise_fork, overcommit,
-               thp, zero_page, commit_limit)
+               thp, zero_page)
 
 Row = namedtuple("Row", "quantity model kernel verdict note needs_root")
 
@@ -69,7 +69,8 @@ class Comparison:
 
     def __str__(self):
         head = ("quantity", "model", "kernel", "verdict")
-        cells = [head] + [(r.quantity, _fmt(r.model), _fmt(r.kernel), r.verdict) for r in self.rows]
+        cells = [head] + [(r.quantity, _fmt(r.model), _fmt(r.kernel), r.verdict)
+                          for r in self.rows]
         width = [max(len(c[i]) for c in cells) for i in range(4)]
         out = [f"{self.experiment}: model vs this kernel"]
         for i, c in enumerate(cells):
@@ -90,7 +91,8 @@ class Comparison:
             c = colour.get(r.verdict, "#1a7f37")
             title = f' title="{html.escape(r.note)}"' if r.note else ""
             rows.append(f"<tr{title}><td style='text-align:left'>{html.escape(r.quantity)}</td>"
-                        f"<td>{html.escape(_fmt(r.model))}</td><td>{html.escape(_fmt(r.kernel))}</td>"
+                        f"<td>{html.escape(_fmt(r.model))}</td>"
+                        f"<td>{html.escape(_fmt(r.kernel))}</td>"
                         f"<td style='color:{c}'>{html.escape(r.verdict)}</td></tr>")
         notes = "".join(f"<li>{html.escape(r.quantity)}: {html.escape(r.note)}</li>"
                         for r in self.rows if r.note)
@@ -240,7 +242,8 @@ def _compare_frames(pages=3, vpn=1, hide_pfns=False):
                               note="pagemap bit 56; model: mapcount == 1" if i == 1 else ""))
         if ms["child"] is not None:
             mshare = [a[0] == b[0] for a, b in zip(ms["parent"], ms["child"])]
-            rshare = [None if a[0] is None else a[0] == b[0] for a, b in zip(rs["parent"], rs["child"])]
+            rshare = [None if a[0] is None else a[0] == b[0]
+                      for a, b in zip(rs["parent"], rs["child"])]
             rows.append(frame_fact(f"{ms['step']}: page on one frame in both",
                                    mshare, None if None in rshare else rshare))
     return Comparison("frames", rows, real)
@@ -285,7 +288,8 @@ def _compare_zero_page(pages=8, reads=4, writes=2):
     zpfn = rd["pages"][0][0]                 # the first read page maps the zero page
     rows = [faults(f"read {reads} untouched pages: faults", model["read"]["faults"], rd["faults"]),
             exact(f"read {reads} untouched pages: values", model["read"]["values"], rd["values"])]
-    rows += stat_rows("after the reads", model["read"]["smaps"], rd["smaps"], ("rss", "private_dirty"))
+    rows += stat_rows("after the reads", model["read"]["smaps"], rd["smaps"],
+                      ("rss", "private_dirty"))
     rows += [exact("after the reads: pages present", [True] * reads,
                    [bool(p[1]) for p in rd["pages"][:reads]]),
              frame_fact("after the reads: page on the zero page", model["read"]["zero"],
@@ -323,7 +327,8 @@ def _model_exec_vs_write(pages):
     kinds_a = k.write_many(p, allp, 2)
     out = {"exec": {"parent_after_exec": after_exec, "parent_writes": p.minor_faults - f0,
                     "parent_kinds": kinds_a, "parent_after_write": k.stats(p),
-                    "frames_changed": sum(k.pte(p, v).pfn != f for v, f in zip(range(pages), frames0))}}
+                    "frames_changed": sum(k.pte(p, v).pfn != f
+                                          for v, f in zip(range(pages), frames0))}}
     k.exit(c)
     frames0 = [k.pte(p, v).pfn for v in range(pages)]
     c = k.fork(p)

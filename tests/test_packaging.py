@@ -140,21 +140,20 @@ def notebook_sources(path):
         yield f"{path} cell {i}", transform(src)
 
 
-def local_modules(directory):
-    """Modules importable because they sit in the directory (first-party)."""
-    names = set()
-    for p in Path(directory).iterdir():
-        if p.suffix == ".py":
-            names.add(p.stem)
-        elif p.is_dir() and (p / "__init__.py").exists():
-            names.add(p.name)
+def repo_modules(root):
+    """Names the repository itself provides: its top-level folders (`from tests.x
+    import`) and every .py module in it (scripts put their folders on sys.path)."""
+    skip = {".venv", ".git", "node_modules", "build", "dist"}
+    names = {p.name for p in Path(root).iterdir() if p.is_dir()}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in skip and not d.startswith(".")]
+        names |= {f[:-3] for f in filenames if f.endswith(".py")}
     return names
 
 
 def third_party_imports(files, root):
     """{import name: [where, ...]} of third-party imports in .py and .ipynb files."""
-    first_party = {"cowlab"} | local_modules(root) | {
-        p.name for p in Path(root).iterdir() if p.is_dir()}  # e.g. `from tests.x import`
+    first_party = {"cowlab"} | repo_modules(root)
     stdlib = set(sys.stdlib_module_names) | NEWER_STDLIB | {"__future__"}
     found = {}
     for path in files:
@@ -163,10 +162,9 @@ def third_party_imports(files, root):
             sources = list(notebook_sources(path))
         else:
             sources = [(str(path), path.read_text())]
-        local = local_modules(path.parent)
         for label, source in sources:
             for name, line in imported_names(source, label):
-                if name in stdlib or name in first_party or name in local:
+                if name in stdlib or name in first_party:
                     continue
                 found.setdefault(name, []).append(f"{label}:{line}")
     return found

@@ -430,10 +430,14 @@ def random_scenario(seed, steps=6, ram_pages=16, rules="linux"):
         mapped = [v for r in k.regions(names[name]) for v in range(r.start, r.start + r.pages)]
         if kind in ("write", "read") and not mapped:
             kind = "exit" if len(live) > 1 else "mmap"
-        if kind == "write":
-            do(f"write {name} {rng.choice(mapped)} {next(values)}")
-        elif kind == "read":
-            do(f"read {name} {rng.choice(mapped)}")
+        if kind == "write":                     # mostly pages that will fault
+            faulting = [v for v in mapped if not getattr(k.pte(names[name], v), "writable", 0)]
+            pool = faulting if faulting and rng.random() < 0.75 else mapped
+            do(f"write {name} {rng.choice(pool)} {next(values)}")
+        elif kind == "read":                    # untouched pages show the zero page
+            untouched = [v for v in mapped if k.pte(names[name], v) is None]
+            pool = untouched if untouched and rng.random() < 0.6 else mapped
+            do(f"read {name} {rng.choice(pool)}")
         elif kind == "fork":
             do(f"fork {name} {next(children)}")
         elif kind == "exit":

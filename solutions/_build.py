@@ -57,7 +57,7 @@ def nbgrader(grade_id, **changes):
 
 
 def code(source, grade_id, cowlab=None, **nbg):
-    cell = nbformat.v4.new_code_cell(source)
+    cell = nbformat.v4.new_code_cell(source, id=grade_id)     # stable ids: stable files
     cell.metadata["nbgrader"] = nbgrader(grade_id, **nbg)
     if cowlab:
         cell.metadata["cowlab"] = cowlab
@@ -65,7 +65,7 @@ def code(source, grade_id, cowlab=None, **nbg):
 
 
 def markdown(source, grade_id):
-    cell = nbformat.v4.new_markdown_cell(source)
+    cell = nbformat.v4.new_markdown_cell(source, id=grade_id)
     cell.metadata["nbgrader"] = nbgrader(grade_id)
     return cell
 
@@ -113,12 +113,26 @@ def checks_all_correct(nb):
     return bad
 
 
+def merge_streams(outputs):
+    """One output per run of stdout text (the kernel may flush a line in pieces)."""
+    merged = []
+    for out in outputs:
+        if (merged and out.output_type == "stream" and merged[-1].output_type == "stream"
+                and merged[-1].name == out.name):
+            merged[-1].text += out.text
+        else:
+            merged.append(out)
+    return merged
+
+
 def build(name):
     nb = notebook(name)
     NotebookClient(nb, timeout=120, kernel_name="python3",
                    resources={"metadata": {"path": str(HERE)}}).execute()
     for cell in nb.cells:              # keep the files stable from one build to the next
         cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs = merge_streams(cell.outputs)
     bad = checks_all_correct(nb)
     if bad:
         raise SystemExit(f"{name}: checks not correct in the solutions: {bad}")

@@ -221,8 +221,10 @@ def _make_05_q3(rng):
     ram = rng.choice([64, 100, 128])
     opts = sorted(_WHY_FORK)
     rng.shuffle(opts)
-    return {"mode": mode, "ram": ram, "ratio": rng.choice([50, 80, 100]),
-            "pages": rng.randint(ram // 5, ram * 3 // 5), "options": opts}
+    ratio = rng.choice([50, 80, 100])
+    top = ram * 3 // 5 if mode != 2 else min(ram * 3 // 5, ram * ratio // 100)
+    return {"mode": mode, "ram": ram, "ratio": ratio,       # the spawn itself must fit
+            "pages": rng.randint(ram // 5, top), "options": opts}
 
 
 @question("05-overcommit", "q3", points=2, kind="choice", title="Does the fork succeed?",

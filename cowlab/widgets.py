@@ -212,6 +212,7 @@ class Lab:
         self.stats = W.HTML()
         self.stats.add_class("cowlab-stats")
         self.process.observe(self.guard(self.on_process), names="value")
+        self.page.observe(self.guard(self.on_page), names="value")
         self.prediction = W.Dropdown(description="predict", options=OUTCOMES, value=None,
                                      layout=W.Layout(width="340px"))
         self.predict_rc = W.Dropdown(
@@ -223,9 +224,10 @@ class Lab:
             W.HBox([self.process, self.page, self.value]),
             W.HBox([self.buttons[n] for n in ACTIONS]),
         ]
+        self.predict_prompt = W.HTML()
         if self.predict:
-            rows.append(W.HBox([self.prediction, self.predict_rc,
-                                W.HTML("<i>before read/write: what will happen?</i>")]))
+            rows.append(W.VBox([self.predict_prompt,
+                                W.HBox([self.prediction, self.predict_rc])]))
         self.stats.layout = W.Layout(flex="0 1 auto", margin="0 16px 0 0")
         self.log.layout = W.Layout(flex="1 1 50%")
         rows += [
@@ -237,7 +239,15 @@ class Lab:
         self.ui.add_class("cowlab-lab")
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.ui._repr_mimebundle_(**kwargs)
+        """The widget, and for text-only readers (and nbval) the state in words."""
+        bundle = self.ui._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = self.describe()
+        return bundle
+
+    def describe(self):
+        k = self.kernel
+        return (f"cowlab.Lab: {k.ram_pages} frames, overcommit_memory={k.overcommit_memory}, "
+                f"{k.rules} rules\n{self.diagram.text}")
 
     # -- safety ------------------------------------------------------------
     def guard(self, callback):
@@ -271,6 +281,9 @@ class Lab:
     def on_process(self, change):
         self.update_page_bounds()
 
+    def on_page(self, change):
+        self.update_prompt()
+
     def update_page_bounds(self):
         """The page box runs over the process's vpns plus one past the end
         (touching that one is a SIGSEGV: try it)."""
@@ -279,6 +292,29 @@ class Lab:
         if self.page.value > top:
             self.page.value = top
         self.page.max = top
+        self.update_prompt()
+
+    def update_prompt(self):
+        """Predict mode: say what the selected page maps now, ask what comes next."""
+        if not self.predict:
+            return
+        p, vpn = self.selected(), self.page.value
+        if p is None:
+            self.predict_prompt.value = "<i>no live process to predict for</i>"
+            return
+        pte = self.kernel.pte(p, vpn) if vpn < span(self.kernel, p) else None
+        if vpn >= span(self.kernel, p):
+            now = "is in no region"
+        elif pte is None:
+            now = "was never touched (no PTE)"
+        elif pte.pfn < 0:
+            now = "maps the shared zero page"
+        else:
+            bits = "RW" if pte.writable else "RO" + (" COW" if pte.cow else "")
+            now = f"maps PF{pte.pfn} ({bits}, rc={self.kernel.refcount(pte.pfn)})"
+        self.predict_prompt.value = (
+            f"<b>Predict</b>: VP{vpn} of {html.escape(p.name)} {now}. What will the next "
+            "<b>read</b> or <b>write</b> do, and what will the old frame's rc be after?")
 
     def update_processes(self, prefer=None):
         """List the live processes; keep the selection if it still lives."""
@@ -548,7 +584,10 @@ class Stepper:
         self.buttons["next"].disabled = self.step == len(self.states) - 1
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.ui._repr_mimebundle_(**kwargs)
+        bundle = self.ui._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = (f"cowlab.Stepper: step {self.step + 1} of {len(self.states)}, "
+                                f"{self.states[self.step][0].text}\n{self.diagram.text}")
+        return bundle
 
 
 def step_comments(text):

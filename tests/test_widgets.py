@@ -268,6 +268,7 @@ def test_predict_mode_grades_the_guess():
     lab = cowlab.Lab(ram_pages=16, predict=True)
     click(lab, "fork")                                       # fork needs no prediction
     select(lab, "parent", vpn=1)
+    assert "VP1 of parent maps PF1 (RO COW, rc=2)" in lab.predict_prompt.value
     click(lab, "write")                                      # no prediction yet: nothing runs
     assert lab.kernel.pte(parent(lab), 1).pfn == 1
     assert "predict first" in lab.history[-1]
@@ -278,6 +279,7 @@ def test_predict_mode_grades_the_guess():
     assert lab.history[-1].startswith("predict: right")
     assert "rc(PF1) is 1; you said 1 (right)" in lab.history[-1]
     assert lab.prediction.value is None                     # predict again next time
+    assert "VP1 of parent maps PF3 (RW, rc=1)" in lab.predict_prompt.value
     select(lab, "child", vpn=1)
     lab.prediction.value = "cow_copy"                       # wrong: the last sharer reuses
     click(lab, "write")
@@ -308,7 +310,11 @@ def test_lab_displays_as_a_widget():
     bundle = lab._repr_mimebundle_()
     view = bundle["application/vnd.jupyter.widget-view+json"]
     assert view["model_id"] == lab.ui.model_id
-    assert "text/plain" in bundle
+    # text-only readers (and nbval) get the state in words, not a widget repr
+    assert bundle["text/plain"].startswith("cowlab.Lab: 16 frames, overcommit_memory=0")
+    assert "parent (pid 1): VP0 -> PF0 RW" in bundle["text/plain"]
+    click(lab, "fork")
+    assert "PF0 rc=2" in lab._repr_mimebundle_()["text/plain"]
 
 
 def test_ten_gib_process_stays_usable():
@@ -447,3 +453,4 @@ def test_stepper_takes_text_and_reports_bad_text():
         cowlab.Stepper("spawn p 2; frok p c")
     bundle = s._repr_mimebundle_()
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == s.ui.model_id
+    assert bundle["text/plain"].startswith("cowlab.Stepper: step 1 of 3, spawn p 2")

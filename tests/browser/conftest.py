@@ -1,8 +1,4 @@
 """Fixtures for the real-browser tests: a JupyterLab server and a Chromium page."""
-import os
-import shutil
-from pathlib import Path
-
 import pytest
 
 import jlab
@@ -24,8 +20,7 @@ def jupyterlab(tmp_path):
 
 @pytest.fixture
 def page():
-    if not os.path.exists(jlab.CHROMIUM):
-        pytest.fail(jlab.NO_CHROMIUM)
+    jlab.require_chromium()
     from playwright.sync_api import sync_playwright
     with sync_playwright() as pw:
         browser = jlab.launch_chromium(pw)

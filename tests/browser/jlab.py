@@ -25,6 +25,14 @@ NO_CHROMIUM = (f"{CHROMIUM} is missing: run `make test` as root (it installs it)
                "or `apt-get install chromium`")
 
 
+def require_chromium(path=None):
+    """Fail (never skip) when the browser is missing, saying how to get it."""
+    import pytest
+    if not os.path.exists(path or CHROMIUM):
+        pytest.fail(NO_CHROMIUM if path is None else NO_CHROMIUM.replace(CHROMIUM, path),
+                    pytrace=False)
+
+
 class Server:
     """A JupyterLab server serving `root`; stop() it (always)."""
 

@@ -13,7 +13,7 @@ def svg_text(lab):
     return lab.locator(".cowlab-diagram svg").text_content()
 
 
-def test_fork_then_write_redraws_the_diagram(jupyterlab, page, artifacts):
+def test_fork_then_write_redraws_the_diagram(page, jupyterlab, artifacts):
     assert jlab.COURSE_NOTEBOOK.exists(), f"{jlab.COURSE_NOTEBOOK} is missing"
     name = jlab.copy_notebook(jlab.COURSE_NOTEBOOK, jupyterlab.root)
     try:
@@ -58,3 +58,9 @@ def fork_then_write(jupyterlab, page, name, artifacts):
     shot = artifacts / "lab.png"
     lab.screenshot(path=str(shot))
     shutil.copy(shot, jlab.REPO / "docs" / "lab.png")
+
+
+def test_missing_chromium_fails_with_the_fix():
+    import pytest
+    with pytest.raises(pytest.fail.Exception, match=r"make test` as root .*apt-get install chromium"):
+        jlab.require_chromium("/nonexistent/chromium")

@@ -236,6 +236,9 @@ def apply(kernel, names, step):
     if cmd == "spawn":
         names[a[0]] = kernel.spawn(a[0], pages=a[1])
         return names[a[0]]
+    if a[0] not in names:
+        raise ValueError(f"{a[0]} does not exist: the step that was to create it was "
+                         f"refused (ENOMEM); give the kernel more memory or ask for less")
     p = names[a[0]]
     if cmd == "fork":
         names[a[1]] = kernel.fork(p, name=a[1])

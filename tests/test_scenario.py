@@ -128,6 +128,11 @@ def test_a_refused_fork_is_an_outcome_not_an_exception():
     outs = s.run()
     assert kinds(outs[-1]) == ["enomem"] and "CommitLimit" in outs[-1].refused
     assert outs[-1].result is None
+    # a later step on the process that was never created says why, with the line
+    run = Scenario.parse("ram 4\novercommit 2\nspawn big 100\nwrite big 0").start()
+    assert kinds(run.step()) == ["enomem"]
+    with pytest.raises(ScenarioError, match="line 4, step 2.*big does not exist.*refused"):
+        run.step()
 
 
 def test_runtime_misuse_names_the_step_and_leaves_the_kernel_as_it_was():

@@ -842,13 +842,19 @@ def overcommit():
     computed = commit_limit(mi["MemTotal"], mi.get("SwapTotal", 0), mi.get("Hugetlb", 0),
                             vm["overcommit_ratio"], vm["overcommit_kbytes"])
     request_kb = mi["MemTotal"] + mi.get("SwapTotal", 0) + (1 << 20)
-    try:
-        probe = mmap.mmap(-1, request_kb * 1024, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-    except OSError as e:
-        refused, err = True, errno.errorcode.get(e.errno, str(e.errno))
+    limit_as = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if limit_as != resource.RLIM_INFINITY and request_kb * 1024 > limit_as:
+        # ulimit -v would refuse it before overcommit is asked: that proves nothing
+        refused, err = None, f"not tried: RLIMIT_AS is {limit_as >> 20} MiB (ulimit -v)"
     else:
-        probe.close()                  # never touched: no memory was used
-        refused, err = False, None
+        try:
+            probe = mmap.mmap(-1, request_kb * 1024,
+                              flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        except OSError as e:
+            refused, err = True, errno.errorcode.get(e.errno, str(e.errno))
+        else:
+            probe.close()              # never touched: no memory was used
+            refused, err = False, None
     return {"experiment": "overcommit", **vm,
             "meminfo": {k: mi.get(k, 0) for k in ("MemTotal", "SwapTotal", "Hugetlb",
                                                    "CommitLimit", "Committed_AS")},

@@ -10,6 +10,7 @@ with what the kernel measured. A row's verdict is one of
     within documented noise   a known, documented gap (named in the row's note)
     hidden                    the kernel hides PFNs from non-root users
     measured                  a timing or a runtime figure: no prediction to meet
+    not measured              this process may not try it (e.g. ulimit -v is too low)
     DIFFERS                   a bug in the model or a lesson: find out which
 
 so the verdict column reads the same on any Linux box whenever the model holds.
@@ -449,9 +450,14 @@ def _compare_overcommit():
         refused = False
     except OSError:
         refused = True
-    rows.append(exact("one private mmap of RAM + swap + 1 GiB refused", refused,
-                      real["probe"]["refused"],
-                      note=f"overcommit_memory = {mode} here; never touched, so nothing was used"))
+    label = "one private mmap of RAM + swap + 1 GiB refused"
+    if real["probe"]["refused"] is None:
+        rows.append(Row(label, refused, "not tried", "not measured", real["probe"]["errno"],
+                        False))
+    else:
+        rows.append(exact(label, refused, real["probe"]["refused"],
+                          note=f"overcommit_memory = {mode} here; never touched, so nothing "
+                               f"was used"))
     return Comparison("overcommit", rows, real,
                       ["read-only: no sysctl was changed; the kernel's small admin/user "
                        "reserves in mode 2 are left out of the model"])

@@ -105,9 +105,9 @@ def event_notes(kernel, events):
         if kind in ("cow_copy", "cow_reuse", "zero_fill", "zero_map") and e.vpn is not None:
             entry[(e.pid, e.vpn)] = "page fault!"
         if kind == "cow_copy" and e.new_pfn is not None:
-            frame[e.new_pfn] = "new copy!"
+            frame[frame_of(kernel, e, e.new_pfn)] = "new copy!"
         elif kind == "cow_reuse" and e.pfn is not None:
-            frame[e.pfn] = "reused, no copy"
+            frame[frame_of(kernel, e, e.pfn)] = "reused, no copy"
         elif kind == "zero_fill":
             pfn = e.new_pfn if e.new_pfn is not None else e.pfn
             if pfn is not None and pfn >= 0:
@@ -128,6 +128,18 @@ def event_notes(kernel, events):
         elif kind == "enomem":
             proc[e.pid] = "ENOMEM: refused"
     return entry, frame, proc
+
+
+def frame_of(kernel, e, first):
+    """The frame the faulting entry maps now: `first` itself, or, when a whole 2 MiB
+    huge page was copied (events name its first frame), the one inside it."""
+    try:
+        pte = kernel.pte(e.pid, e.vpn)
+    except (ValueError, TypeError):          # the process has gone since
+        return first
+    if pte is not None and first <= pte.pfn < first + kernel.huge_pages:
+        return pte.pfn
+    return first
 
 
 def last_call_events(kernel):

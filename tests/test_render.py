@@ -473,3 +473,18 @@ def test_every_drawn_entry_and_frame_agrees_with_the_model(max_rows):
                 assert k.refcount(f) == int(rc), (seed, f)
     assert checked > 100
     assert kinds == {"page", "exact run", "same-state run", "mixed"}, kinds   # all exercised
+
+
+def test_huge_page_copy_marks_the_frame_the_faulting_entry_now_maps():
+    k = cowlab.Kernel(ram_pages=2048, thp="copy")          # before Linux 5.8
+    p = k.spawn("parent", pages=1)
+    start = k.mmap(p, k.huge_pages, huge=True, populate=True)
+    c = k.fork(p)
+    events = k.write(c, start + 3, "x")
+    assert [e.kind for e in events] == ["cow_copy"]
+    now = k.pte(c, start + 3).pfn
+    d = draw(k, events=events)
+    assert f"VP{start + 3} -> PF{now} RW (page fault!)" in d.text
+    assert f"PF{now} rc=1 (new copy!)" in d.text
+    # the whole 2 MiB was copied: the child's huge range maps new frames, all rc=1
+    assert all(k.pte(c, v).pfn != k.pte(p, v).pfn for v in range(start, start + k.huge_pages))

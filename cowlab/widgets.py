@@ -199,7 +199,7 @@ class Lab:
             b.add_class("cowlab-" + name)
             b.on_click(self.guard(getattr(self, "on_" + name)))
             self.buttons[name] = b
-        self.ram = W.BoundedIntText(value=k.ram_pages, min=1, max=1 << 26,
+        self.ram = W.BoundedIntText(value=k.ram_pages, min=1, max=1 << 24,
                                     description="RAM pages", layout=W.Layout(width="220px"))
         self.overcommit = W.Dropdown(
             description="overcommit",
@@ -348,6 +348,8 @@ class Lab:
         events = list(k.events[before:])
         self.last_events = events
         note, css = None, ""
+        if refusal is not None and not events:
+            self.undo_stack.pop()   # act's undo point: nothing changed, nothing to undo
         if refusal is not None:
             note, css = f"refused: {refusal}", "cowlab-refused"
             if any(e.kind == "enomem" for e in events):

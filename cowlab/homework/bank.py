@@ -145,7 +145,7 @@ def prompt(assignment_name, qid, student):
     if q.kind == "choice":
         opts = choice_options(q, p)
         text += "\n" + "\n".join(f"  ({k}) {v}" for k, v in opts.items())
-        text += f'\nAnswer with a letter: {qid} = "a"'
+        text += f'\nAnswer with one letter as a string: {qid} = "<letter>"'
     elif q.kind == "number":
         text += f"\nAnswer with a number{' in ' + q.unit if q.unit else ''}"
         text += f" (within {q.tolerance:g})." if q.tolerance else "."

@@ -428,7 +428,7 @@ def _make_03_q1(rng):
           prose="**Three generations.** A child forks a grandchild; some of them write the "
                 "same page. What is the refcount of the frame the page started on?",
           prompt="In an empty machine a parent spawns with {pages} pages (VPn on PFn), forks "
-                 "a child, and the child forks a grandchild. Then these write VP{vpn}, in "
+                 "a child, and the child forks a grandchild. Then VP{vpn} is written by, in "
                  "order: {order}. What is rc(PF{vpn})?",
           make=_make_03_q1,
           hint="each writer that copies drops one reference to the old frame; the last "

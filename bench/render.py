@@ -76,7 +76,8 @@ def main(argv=None):
     if not renderers:
         print(f"no renderer: {render.FIX}")
         return 1
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (wall times grow with it)")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
+          "(wall times grow with it)")
     print(f"{'case':<30}{'renderer':<15}{'rows':>5}{'draw ms':>9}{'(cpu)':>7}{'render ms':>11}"
           f"{'total ms':>10}")
     for name, make in (("seed (3 pages, 2 procs)", seed),

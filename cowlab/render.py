@@ -492,8 +492,8 @@ def table(title, cells):
 
 def edge_attrs(style, marked):
     """Line style says the same as the colour: dashed = COW, bold = shared, dotted = zero."""
-    if marked:
-        return {"color": VERMILLION, "penwidth": "2.5"}
+    if marked:                                # thick vermillion, same line style
+        return {**edge_attrs(style, False), "color": VERMILLION, "penwidth": "2.5"}
     if style is None:
         return {"color": GREY}
     if style == ZERO:

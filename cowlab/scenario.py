@@ -470,7 +470,7 @@ exec child 2             # the child drops its references: rc back to 1
 write shell 0 x          # rc=1: the shell reuses its page, no copy
 exit child
 """,
-    "REDIS_BGSAVE": """# Redis BGSAVE in miniature: a child saves a snapshot while the parent writes.
+    "REDIS_BGSAVE": """# Redis BGSAVE in miniature: a child saves a snapshot as the parent writes.
 ram 32
 spawn redis 8
 fork redis bgsave        # the snapshot: all 8 pages shared

@@ -115,7 +115,10 @@ def main(argv=None):
         print(f"cowlab sim: {exc}", file=sys.stderr)
         return 2
     k = run.kernel
-    print(f"ARG seed {args.seed}" if args.actions is None else f"ARG scenario {scenario.name or '-A'}")
+    if args.actions is None:
+        print(f"ARG seed {args.seed}")
+    else:
+        print(f"ARG scenario {scenario.name or '-A'}")
     if args.actions is None:
         print(f"ARG steps {args.steps}")
     print(f"ARG ram {k.ram_pages} frames")

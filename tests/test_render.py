@@ -128,7 +128,7 @@ def test_zero_page_read_is_drawn_as_the_zero_page_with_a_dotted_edge():
         "VP0 -> PF0 RW", f"VP{start} -> zero page RO (page fault!)",
         f"VP{start + 1} -> not present", f"VP{start + 2} -> not present"]
     assert "zero page (shared by all, never copied)" in d.text
-    assert re.search(rf"p1:r1:e -> frames:zero:w \[[^]]*\]", d.source)
+    assert re.search(r"p1:r1:e -> frames:zero:w \[[^]]*style=dotted", d.source)
     assert "zero page (shared by all, never copied)" in svg_text(d.svg())
 
 
@@ -201,7 +201,7 @@ def test_side_by_side_xv6_vs_linux_the_last_sharer_copies_or_reuses():
 
 def test_three_processes_get_three_columns_and_every_entry_an_edge():
     k, p, c = seed_kernel()
-    g = k.fork(p, name="child2")
+    k.fork(p, name="child2")
     d = draw(k)
     for pid in (1, 2, 3):
         assert f"p{pid} [label=" in d.source

@@ -2,7 +2,8 @@
 
 Every test forks this process for real and reads /proc; nothing is stubbed. Fault
 counts may exceed the model's by at most NOISE_FAULTS (CPython's own faults, the
-documented noise); every kB figure, value and PFN relation must match exactly.
+documented noise), never fall short; every kB figure, value and PFN relation must
+match exactly.
 The non-root path is tested for real: as root, a forked child drops to uid 65534.
 """
 import ctypes
@@ -52,7 +53,7 @@ def test_cow_writes_matches_the_model(writer, pages, writes):
         assert r[who]["after"]["shared_dirty"] == m[who]["after"]["shared_dirty"]
         assert r[who]["before"]["pss"] == m[who]["before"]["pss"]
     assert m["child"]["after"]["private_dirty"] == writes * KB     # the model itself is sane
-    assert abs(r["faults"]["faults"] - m["faults"]) <= real.NOISE_FAULTS
+    assert 0 <= r["faults"]["faults"] - m["faults"] <= real.NOISE_FAULTS
 
 
 def test_cow_writes_reports_cpython_noise_instead_of_hiding_it():
@@ -353,3 +354,14 @@ def test_overcommit_probe_under_ulimit_v_is_not_mistaken_for_overcommit():
     out = run_as_nobody(experiment)
     assert out == {"ok": True, "verdict": "not measured",
                    "note": f"not tried: RLIMIT_AS is {limit >> 20} MiB (ulimit -v)"}, out
+
+
+@pytest.mark.xfail(strict=True, reason="model bug reported to the lead: cowlab.Kernel has no "
+                   "fault-around, so a child's first read of a MAP_SHARED page maps one page "
+                   "where Linux maps the 64 KiB around it (remove this mark when fixed)")
+def test_shared_mapping_after_fork():
+    t = real.compare("shared_fork")
+    r = t.measured
+    assert r["child"]["after_fork"]["rss"] == 0                # fork copied no shared PTEs
+    assert r["parent_reads_child_write"] == 9                  # no COW on MAP_SHARED
+    assert_agrees(t)

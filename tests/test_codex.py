@@ -58,6 +58,9 @@ BROKEN = {
     # fork forgets the refcount of the shared frames
     "no-incref": (mutate("            m.incref(pte.pfn)\n", ""),
                   "refcount-matches-mappings", r"fork of pid \d+"),
+    # fork hands back the parent instead of a new process
+    "returns-parent": (mutate("        return child\n", "        return parent\n"),
+                       "fork-returns-child", r"fork of pid \d+"),
     # fork makes read-only text COW, so a write to code "succeeds"
     "text-made-cow": (mutate("                m.map(child, vpn, pte.pfn, writable=False)\n",
                              "                m.map(child, vpn, pte.pfn, writable=False, cow=True)\n"),
@@ -144,6 +147,13 @@ def test_the_student_cannot_patch_the_checks():
     patch_machine = mutate(first, first + "from cowlab.homework.codex import Machine\n"
                            "Machine.free_count = lambda self: 0\n")
     assert grade(patch_machine)[:2] == ("invalid", 0)
+    patch_bank = mutate(first, first + "import cowlab.homework.bank as _b\n"
+                        "_b.seed = lambda *a: 0\n")
+    assert grade(patch_bank)[:2] == ("invalid", 0)
+    patch_builtins = mutate(first, first + "import builtins\nbuiltins.isinstance = "
+                            "lambda *a: True\n")
+    assert grade(patch_builtins)[:2] == ("invalid", 0)
+    assert isinstance(1, int) and not isinstance(1, str)
     # and the machine survives for the next submission graded in the same process
     assert grade(REFERENCE)[0] == "correct"
 

@@ -272,6 +272,7 @@ INVARIANTS = {
     "fork-copies-nothing": "fork allocates no frame",
     "read-only-stays-read-only": "a read-only page is not made writable or COW by fork",
     "fault-makes-writable": "after the fault handler the page is writable",
+    "fork-returns-child": "fork returns a new live process of the same machine",
 }
 
 
@@ -332,7 +333,7 @@ class Run:
         ro = [v for v in self.m.vpns(parent)
               if not self.m.walk(parent, v).writable and not self.m.walk(parent, v).cow]
         child = self.k.fork(self.m, parent)
-        if not isinstance(child, Proc) or not child.alive:
+        if not isinstance(child, Proc) or not child.alive or child.pid in self.shadow:
             raise Broken("fork-returns-child", f"fork returned {child!r}, not a new live process")
         if self.m.allocs != before:
             raise Broken("fork-copies-nothing",
@@ -647,26 +648,35 @@ PUBLIC = {"Machine": Machine, "CowKernel": CowKernel, "PTE": PTE, "Proc": Proc,
 _GUARDED = (Machine, Run, Proc, Broken, PTE, CowKernel, ReferenceKernel)
 
 
+def _guarded():
+    """(name, namespace object) of everything the checks rely on."""
+    import builtins
+    from . import bank
+    mods = [sys.modules[__name__], bank, builtins, random, traceback]
+    return [(m.__name__, m) for m in mods] + [(c.__name__, c) for c in _GUARDED]
+
+
 def _integrity():
-    """Everything the checks rely on (module globals, class attributes), to spot
-    code that patches them and to put them back afterwards."""
-    mod = sys.modules[__name__]
-    return {"": dict(vars(mod)), **{c.__name__: dict(vars(c)) for c in _GUARDED}}
+    """A copy of every guarded namespace, to spot code that patches the checks and to
+    put them back afterwards."""
+    return {name: dict(vars(target)) for name, target in _guarded()}
 
 
 def _restore(saved):
-    """Undo any patching of the module or its classes; True if something was patched."""
-    mod = sys.modules[__name__]
+    """Undo any patching of the guarded namespaces; True if something was patched."""
     patched = False
-    for space, target in [("", mod)] + [(c.__name__, c) for c in _GUARDED]:
-        now = vars(target)
-        for name in set(now) | set(saved[space]):
-            if name in saved[space] and now.get(name, _restore) is saved[space][name]:
+    for space, target in _guarded():
+        now, before = vars(target), saved[space]
+        for name in set(now) | set(before):
+            if name in before and now.get(name, _restore) is before[name]:
+                continue
+            if name in ("_", "__annotations__") or (space == "cowlab.homework.bank"
+                                                     and name == "_CACHE"):
                 continue
             patched = True
-            if name in saved[space]:
-                setattr(target, name, saved[space][name])
-            elif name != "__annotations__":
+            if name in before:
+                setattr(target, name, before[name])
+            else:
                 delattr(target, name)
     return patched
 

@@ -26,10 +26,14 @@ def env():
     return e
 
 
+def joined(text):
+    return "".join(text) if isinstance(text, list) else text
+
+
 def text_of(output):
     if "text" in output:
-        return output["text"]
-    return {k: v for k, v in output.get("data", {}).items() if k.startswith("text/")}
+        return joined(output["text"])
+    return {k: joined(v) for k, v in output.get("data", {}).items() if k.startswith("text/")}
 
 
 def normalise(path):
@@ -81,7 +85,7 @@ def test_exercises_say_not_yet_answered_and_hide_the_solutions():
         checks = [c for c in nb["cells"] if c["metadata"].get("cowlab", {}).get("role") == "check"]
         assert len(checks) == len(bank.questions(path.stem))
         for c in checks:
-            assert [o.get("text") for o in c["outputs"]] == ["not yet answered\n"], path.name
+            assert [text_of(o) for o in c["outputs"]] == ["not yet answered\n"], path.name
 
 
 def test_cells_carry_nbgrader_metadata_matching_the_bank():

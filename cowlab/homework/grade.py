@@ -216,7 +216,7 @@ def build_plan(original, submitted, student, qids):
                 steps.append(dict(code=source, owner=qid, what=f"your answer cell for {qid}",
                                   answer=qid))
             elif not is_check_cell(cell):
-                steps.append(dict(code=cell.source, owner=section,
+                steps.append(dict(code=cell.source, owner=section, locked=True,
                                   what=f"the locked cell {gid}"))
         for code in extras.get(gid, []):
             steps.append(dict(code=code, owner=section,
@@ -240,6 +240,10 @@ def run_steps(box, steps, timeout, failures, errors, notes):
     done = []
     for step in steps:
         result = box.run(step["code"], timeout)
+        if result.status != "ok" and step.get("locked") and step["owner"] is None:
+            raise RuntimeError(f"{step['what']} of the assignment failed in the grading kernel "
+                               f"({result.status}: {result.error}); if --memory is small, "
+                               "give it more")
         if result.status in FATAL:
             fail(step, result, failures, notes)
             recover(box, done, timeout, failures, notes)
@@ -372,6 +376,8 @@ def worker_main(argv):
     try:
         result = grade_worker(args.path, args.exercises, args.timeout, args.memory)
     except (Unreadable, ValueError) as e:
+        result = dict(error=str(e))
+    except RuntimeError as e:        # the kernel would not start or set up
         result = dict(error=str(e))
     except Exception as e:
         result = dict(error=f"internal grader error: {type(e).__name__}: {e}")

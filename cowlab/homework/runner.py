@@ -23,6 +23,7 @@ import time
 
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_DUMPABLE = 4
+MAX_OUTPUT = 1 << 20        # characters of a cell's stdout kept (answers are read from it)
 
 def to_plain(value, where="answer"):
     """Return `value` as JSON-able plain data, or raise ValueError saying why.
@@ -224,7 +225,7 @@ class Sandbox:
             def format_kernel_cmd(self, extra_arguments=None):
                 return launcher_cmd(memory_mib, super().format_kernel_cmd(extra_arguments))
 
-        self.log = open(os.path.join(self.cwd, ".kernel.log"), "ab")
+        self.log = open(os.path.join(self.cwd, ".kernel.log"), "wb")   # this kernel's words only
         self.km = LimitedKernelManager(kernel_name="python3")
         self.km.connection_file = os.path.join(self.cwd, ".kernel.json")
         self.km.start_kernel(cwd=self.cwd, env=kernel_env(package_root()),
@@ -234,7 +235,9 @@ class Sandbox:
         try:
             self.kc.wait_for_ready(timeout=self.startup_timeout)
         except RuntimeError as e:
-            raise RuntimeError(f"the grading kernel did not start: {e}") from None
+            self.close()
+            raise RuntimeError(f"the grading kernel did not start ({e}); if --memory is "
+                               "small, give it more") from None
 
     def pid(self):
         prov = getattr(self.km, "provisioner", None)
@@ -250,7 +253,7 @@ class Sandbox:
             return CellResult("crashed", "the kernel was not running")
         msg_id = self.kc.execute(code, store_history=False, allow_stdin=False)
         deadline = time.monotonic() + timeout
-        out, error, memory, idle = [], "", False, False
+        out, error, memory, idle, kept = [], "", False, False, 0
         reply = None
         while True:
             left = deadline - time.monotonic()
@@ -262,7 +265,7 @@ class Sandbox:
                 msg = None
             if msg is None:
                 if not self.alive():
-                    status = "memory" if memory else "crashed"
+                    status = "memory" if memory or self.died_of_memory() else "crashed"
                     return CellResult(status, error or "the kernel died while running it",
                                       "".join(out))
                 if idle and reply is None:
@@ -274,12 +277,13 @@ class Sandbox:
                 continue
             kind, content = msg["msg_type"], msg["content"]
             if kind == "stream":
-                out.append(content.get("text", ""))
-                if "MemoryError" in content.get("text", ""):
-                    memory = True
+                text = str(content.get("text", ""))
+                if kept < MAX_OUTPUT:        # a cell may print for its whole time limit
+                    out.append(text[:MAX_OUTPUT - kept])
+                    kept += len(out[-1])
             elif kind == "error":
                 error = f"{content.get('ename', '')}: {content.get('evalue', '')}"[:300]
-                if content.get("ename") == "MemoryError":
+                if "MemoryError" in str(content.get("ename")):   # numpy's _ArrayMemoryError too
                     memory = True
             elif kind == "status" and content.get("execution_state") == "idle":
                 idle = True
@@ -291,6 +295,18 @@ class Sandbox:
         if error or (reply or {}).get("status") == "error":
             return CellResult("error", error or "the cell raised an error", "".join(out))
         return CellResult("ok", "", "".join(out))
+
+    def died_of_memory(self):
+        """Did the dead kernel's last words (its log) say it could not allocate?"""
+        try:
+            with open(os.path.join(self.cwd, ".kernel.log"), "rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - 4000))
+                tail = f.read().decode(errors="replace")
+        except OSError:
+            return False
+        return any(s in tail for s in ("MemoryError", "Cannot allocate memory", "bad_alloc",
+                                       "out of memory"))
 
     def _reply(self, msg_id):
         try:

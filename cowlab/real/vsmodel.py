@@ -529,6 +529,7 @@ def _model_shared_fork(pages, reads, write):
     f0 = c.minor_faults
     k.write(c, s + write, 9)
     out["write"] = {"faults": c.minor_faults - f0, "smaps": k.stats(c)}
+    k.exit(c)                                   # the kernel's child is reaped by now too
     out["parent_reads_child_write"] = k.read(p, s + write)
     out["parent"] = k.stats(p)
     return out

@@ -20,6 +20,15 @@ def safe_name(student):
     return name or "student"
 
 
+def title(assignment, qid):
+    """`q1 Free frames after fork`: the question's title from the bank, if it has one."""
+    try:
+        from . import bank
+        return f"{qid} {bank.question(assignment, qid).title}".replace("|", "/")
+    except Exception:
+        return qid
+
+
 def report(path, rows, result):
     """The markdown text for one submission."""
     first = rows[0]
@@ -32,7 +41,7 @@ def report(path, rows, result):
              "| question | points | result | feedback |", "| --- | --- | --- | --- |"]
     for r in rows:
         message = r["message"].replace("|", "\\|")
-        lines.append(f"| {r['question']} | {r['points']} / {r['max_points']} | "
+        lines.append(f"| {title(r['assignment'], r['question'])} | {r['points']} / {r['max_points']} | "
                      f"{ICONS.get(r['status'], r['status'])} | {message} |")
     notes = (result or {}).get("notes") or []
     if notes:

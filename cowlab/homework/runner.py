@@ -66,6 +66,8 @@ def to_plain(value, where="answer"):
         if kind is dict:
             out = {}
             for key, y in x.items():
+                if type(key).__module__ == "numpy" and type(key).__name__.startswith("int"):
+                    key = int(key)
                 if type(key) is not str and type(key) is not int:
                     raise ValueError(f"{where} has a key of type {type(key).__name__}; "
                                      "dict keys must be ints or strings")

@@ -135,6 +135,21 @@ class Lab:
 
     Lab(ram_pages=16, pages=3, ...) spawns "parent" with `pages` pages written
     once (PF0.. upward); pass `kernel=` to explore a state you built yourself.
+
+    What notebooks and tests use:
+      lab.kernel                the model (undo/reset restore it in place; a reset
+                                with a new RAM size or overcommit mode makes a new one)
+      lab.buttons[word]         word in fork read write exec exit undo reset
+      lab.process, lab.page     the selectors (Dropdown of live pids, BoundedIntText vpn)
+      lab.value                 what write stores (blank: w1, w2, ...)
+      lab.ram, lab.overcommit   settings, applied by reset
+      lab.prediction, lab.predict_rc   predict mode's questions (predict=True)
+      lab.diagram               the current drawing (cowlab.draw); lab.diagram_box shows it
+      lab.log, lab.stats        HTML widgets: the narrated log (newest first), the tables
+      lab.history               the log as plain text, oldest first
+      lab.last_events           the events the last action appended
+      lab.errors                bugs caught in callbacks (should stay empty)
+      lab.ui                    the root widget; lab.selected() the selected live Process
     """
 
     def __init__(self, ram_pages=16, pages=3, swap_pages=0, overcommit_memory=0,

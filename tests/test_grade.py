@@ -186,6 +186,10 @@ def test_a_kernel_crash_costs_only_its_question(batch):
     assert_others_correct(rows, skip={q, last})
 
 
+def test_an_answer_cell_that_lost_its_metadata_still_counts(batch):
+    assert_others_correct(rows_of(batch, "retyped"), skip=())
+
+
 def test_no_process_outlives_its_grading(batch):
     assert batch["leftovers"] == [], "stray processes survived the grading"
     assert_others_correct(rows_of(batch, "orphan-maker"), skip=())

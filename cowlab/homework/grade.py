@@ -211,10 +211,13 @@ def build_plan(original, submitted, student, qids):
             elif is_answer_cell(cell):
                 qid = cowlab_meta(cell).get("question") or gid
                 mine = theirs.get(gid)
-                source = mine.source if mine is not None else cell.source
-                answers[qid] = source
-                steps.append(dict(code=source, owner=qid, what=f"your answer cell for {qid}",
-                                  answer=qid))
+                if mine is not None:
+                    answers[qid] = mine.source
+                    steps.append(dict(code=mine.source, owner=qid, answer=qid,
+                                      what=f"your answer cell for {qid}"))
+                else:   # the cell lost its metadata or was deleted: an added cell may bind qid
+                    bound = [src for group in extras.values() for src in group if binds(src, qid)]
+                    answers[qid] = bound[-1] if bound else cell.source
             elif not is_check_cell(cell):
                 steps.append(dict(code=cell.source, owner=section, locked=True,
                                   what=f"the locked cell {gid}"))
@@ -222,6 +225,22 @@ def build_plan(original, submitted, student, qids):
             steps.append(dict(code=code, owner=section,
                               what=f"a cell you added{' in ' + section if section else ''}"))
     return steps, answers
+
+
+def binds(source, name):
+    """Does this cell's source define `name` at top level (assignment, def or class)?"""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name == name:
+            return True
+        targets = node.targets if isinstance(node, ast.Assign) else (
+            [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else [])
+        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+            return True
+    return False
 
 
 def is_placeholder(source, original_source):

@@ -143,6 +143,14 @@ def build(solutions, exercises):
     insert_after(nb, lambda c: meta(c, "nbgrader").get("grade_id") == last,
                  "import os\nos._exit(1)")
 
+    # An honest student whose answer cell lost its metadata (deleted and retyped): the
+    # answer in the new cell still counts, and the placeholder does not overwrite it.
+    nb = set_student(sol(), "retyped")
+    cell = answer_cells(nb)[qids[1]]
+    cell.metadata = {}
+    cell["id"] = "retyped-answer"
+    out["retyped-answer.ipynb"] = nb
+
     # Stray processes: a new session, and a double fork that escapes to init.
     nb = set_student(sol(), "orphan-maker")
     insert_after(nb, is_setup, "\n".join([

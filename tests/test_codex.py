@@ -43,17 +43,18 @@ BROKEN = {
                           "refcount-matches-mappings", r"refcount\(PF\d+\) is \d+ but \d+ PTE"),
     # reuse in place without asking whether someone else still maps the frame
     "reuse-while-shared": (mutate("if m.refcount(pte.pfn) == 1:", "if True:"),
-                           "shared-frames-read-only", r"PF\d+ is mapped by \d+ PTEs but pid \d+ VP\d+"),
+                           "shared-frames-read-only",
+                           r"PF\d+ is mapped by \d+ PTEs but pid \d+ VP\d+"),
     # free the old frame after copying, though the other process still maps it
     "free-too-early": (mutate("        m.decref(pte.pfn)\n", "        m.kfree(pte.pfn)\n"),
                        "no-mapped-free-frame", r"PF\d+ is on the free list but pid \d+ VP\d+"),
     # fork marks only the child read-only
-    "no-write-protect": (mutate("                m.map(parent, vpn, pte.pfn, writable=False, cow=True)\n",
-                                ""),
+    "no-write-protect": (mutate("                m.map(parent, vpn, pte.pfn, writable=False, "
+                                "cow=True)\n", ""),
                          "shared-frames-read-only", r"fork of pid \d+"),
     # copyout writes straight into the shared frame
-    "copyout-into-shared": (mutate("        if pte.cow:\n            self.write_fault(m, proc, vpn)\n",
-                                   ""),
+    "copyout-into-shared": (mutate("        if pte.cow:\n"
+                                   "            self.write_fault(m, proc, vpn)\n", ""),
                             "isolation", r"pid \d+ VP\d+ reads"),
     # fork forgets the refcount of the shared frames
     "no-incref": (mutate("            m.incref(pte.pfn)\n", ""),
@@ -63,7 +64,8 @@ BROKEN = {
                        "fork-returns-child", r"fork of pid \d+"),
     # fork makes read-only text COW, so a write to code "succeeds"
     "text-made-cow": (mutate("                m.map(child, vpn, pte.pfn, writable=False)\n",
-                             "                m.map(child, vpn, pte.pfn, writable=False, cow=True)\n"),
+                             "                m.map(child, vpn, pte.pfn, writable=False, "
+                             "cow=True)\n"),
                       "read-only-stays-read-only", r"read-only VP\d+"),
 }
 

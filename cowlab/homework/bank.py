@@ -232,7 +232,8 @@ def judge(assignment_name, qid, student, given):
         exp = expected(assignment_name, qid, student)
         return _JUDGES[q.kind](q, p, exp, given)
     except Exception as e:   # a bug of ours must not cost the student: say so
-        return "invalid", 0, f"invalid: the check failed ({type(e).__name__}: {e}); tell your instructor"
+        return "invalid", 0, (f"invalid: the check failed ({type(e).__name__}: {e}); "
+                              "tell your instructor")
 
 
 def _wrong(q, p, given, fallback=None):

@@ -214,7 +214,8 @@ def _make_01_q5(rng):
                 "page by the number of processes mapping it (as `/proc/PID/smaps_rollup`). "
                 "Pages are 4 KiB.",
           prompt="A parent spawns with {pages} pages and forks {children} child(ren). The "
-                 "first child then writes its first {writes} page(s) (VP0, VP1, ...). What is the first child's Pss in kB?",
+                 "first child then writes its first {writes} page(s) (VP0, VP1, ...). "
+                 "What is the first child's Pss in kB?",
           make=_make_01_q5, unit="kB", tolerance=1,
           hint="a page mapped by n processes counts 4/n kB in each of them",
           traps=lambda p: [(p["pages"] * 4, "that is Rss; Pss splits shared pages")])
@@ -242,7 +243,8 @@ def _make_02_q1(rng):
           prose="**Where does the copy go?** After a fork the child writes one page. Which "
                 "frame does the child's entry point at after the write?",
           prompt="RAM has 16 frames. `init` spawns with {init} pages, then `parent` with "
-                 "{pages} pages. {then}parent forks and the child writes VP{vpn}. Which PFN does the child's VP{vpn} map after the write?",
+                 "{pages} pages. {then}parent forks and the child writes VP{vpn}. "
+                 "Which PFN does the child's VP{vpn} map after the write?",
           make=_make_02_q1, unit="PFN",
           hint="a copy goes to the lowest free frame",
           traps=lambda p: [(p["init"] + p["vpn"], "the child wrote a shared page: does it keep "

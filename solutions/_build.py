@@ -101,8 +101,8 @@ def notebook(name):
     return nb
 
 
-def checks_all_correct(nb):
-    """Every check cell printed one line starting with `correct`; else the problems."""
+def checks_not_correct(nb):
+    """The check cells that did not print exactly one line starting with `correct`."""
     bad = []
     for cell in nb.cells:
         if cell.metadata.get("cowlab", {}).get("role") != "check":
@@ -133,7 +133,7 @@ def build(name):
         cell.metadata.pop("execution", None)
         if cell.cell_type == "code":
             cell.outputs = merge_streams(cell.outputs)
-    bad = checks_all_correct(nb)
+    bad = checks_not_correct(nb)
     if bad:
         raise SystemExit(f"{name}: checks not correct in the solutions: {bad}")
     path = HERE / f"{COURSE[name]}.ipynb"

@@ -61,15 +61,26 @@ def diagram_text(diagram):
     return diagram.text
 
 
+SVG_CACHE = {}            # DOT source -> SVG: undo and back/next redraw known states
+SVG_CACHE_SIZE = 64
+
+
 def diagram_svg(diagram):
     """SVG markup of a drawing; without a renderer, the drawing's own fallback
-    (the DOT source and the one-line fix)."""
+    (the DOT source and the one-line fix). Runs `dot` once per distinct picture."""
+    source = diagram.source
+    if source in SVG_CACHE:
+        SVG_CACHE[source] = SVG_CACHE.pop(source)      # most recently used last
+        return SVG_CACHE[source]
     bundle = diagram._repr_mimebundle_()
     svg = bundle.get("image/svg+xml")
-    if svg:
-        i = svg.find("<svg")
-        return svg[i:] if i >= 0 else svg
-    return bundle.get("text/html") or "<pre>" + html.escape(diagram.source) + "</pre>"
+    if not svg:   # no renderer: show the fallback, and do not cache it
+        return bundle.get("text/html") or "<pre>" + html.escape(source) + "</pre>"
+    i = svg.find("<svg")
+    SVG_CACHE[source] = svg[i:] if i >= 0 else svg
+    while len(SVG_CACHE) > SVG_CACHE_SIZE:
+        del SVG_CACHE[next(iter(SVG_CACHE))]
+    return SVG_CACHE[source]
 
 
 def diagram_html(diagram):

@@ -158,6 +158,7 @@ def test_exec_and_exit_drop_the_mappings():
 
 def test_undo_and_reset_put_the_model_back():
     lab = cowlab.Lab(ram_pages=16)
+    first = lab.diagram_box.value
     click(lab, "fork")
     select(lab, "parent", vpn=1)
     click(lab, "write")
@@ -169,6 +170,7 @@ def test_undo_and_reset_put_the_model_back():
     assert "PF3" not in lab.diagram.source
     click(lab, "undo")
     assert len(k.live()) == 1
+    assert lab.diagram_box.value == first                    # the same picture again
     click(lab, "undo")                                       # nothing left: a message
     assert "nothing to undo" in lab.history[-1]
     click(lab, "fork")
@@ -303,6 +305,19 @@ def test_lab_catches_its_own_bugs_and_says_so(monkeypatch):
     click(lab, "fork")
     assert len(lab.kernel.live()) == 2
     assert "child (pid 2)" in lab.stats.value
+
+
+def test_without_dot_the_lab_shows_the_source_and_the_fix(monkeypatch):
+    import cowlab.render
+    import cowlab.widgets
+    monkeypatch.setattr(cowlab.render, "find_renderer", lambda: None)  # no dot, no port
+    monkeypatch.setattr(cowlab.widgets, "SVG_CACHE", {})
+    lab = cowlab.Lab(ram_pages=16)
+    click(lab, "fork")
+    assert "<svg" not in lab.diagram_box.value
+    assert "apt-get install graphviz" in lab.diagram_box.value
+    assert "digraph" in lab.diagram_box.value                 # the DOT source
+    assert "PF0 rc=2" in lab.diagram_box.value                # and the words
 
 
 def test_lab_displays_as_a_widget():

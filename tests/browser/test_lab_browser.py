@@ -53,6 +53,7 @@ def fork_then_write(jupyterlab, page, name, artifacts):
     assert "PF3 rc=1 (new copy!)" in words and "PF1 rc=1" in words, words
     log = lab.locator(".cowlab-log").first.inner_text()
     assert "copy PF1 into new PF3" in log, log
+    assert "something went wrong" not in log and "Traceback" not in log, log
     assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").count() == 0
 
     shot = artifacts / "lab.png"

@@ -21,6 +21,7 @@ NOT_PRESENT = -2     # no PTE: the page was never touched (or was dropped)
 MAX_VPN = 1 << 35    # 47-bit user address space with 4 KiB pages
 MAX_RAM_PAGES = 1 << 24   # 64 GiB of 4 KiB frames: enough for any lesson
 MAX_SPAN = 1 << 24        # vpns a process may map (64 GiB): the tables are dense arrays
+FAULT_AROUND_BYTES = 65536   # /sys/kernel/debug/fault_around_bytes, the default
 SUMMARY_LIMIT = 8    # bulk calls that free more frames log one summary `free` event
 
 EVENT_KINDS = ("fork", "cow_copy", "cow_reuse", "zero_fill", "zero_map", "free",
@@ -463,7 +464,22 @@ class Kernel:
         p._pfn[vpn] = pfn
         p._w[vpn] = vma.writable
         p._cow[vpn] = False
+        if not write:
+            self._do_fault_around(p, vpn, vma)
         return ev
+
+    def _do_fault_around(self, p, vpn, vma):
+        """A read fault on a shared (file-backed) page also maps its neighbours already in
+        memory: the aligned 64 KiB window around it, as mm/memory.c's do_fault_around."""
+        n = max(1, FAULT_AROUND_BYTES // self.page_size)
+        lo = max(vpn - vpn % n, vma.start)
+        hi = min(vpn - vpn % n + n, vma.start + len(self._obj_pages[vma.obj]))
+        vpns = np.arange(lo, hi)
+        frames = self._obj_pages[vma.obj][lo - vma.start:hi - vma.start]
+        todo = (p._vma[lo:hi] == p._vma[vpn]) & (p._pfn[lo:hi] == NOT_PRESENT) & (frames >= 0)
+        p._pfn[vpns[todo]] = frames[todo]
+        p._w[vpns[todo]] = vma.writable
+        self._mapcount[frames[todo]] += 1
 
     def _chunk(self, vpn):
         h = self.huge_pages

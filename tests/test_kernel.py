@@ -469,3 +469,17 @@ def test_snapshot_restore_undoes_everything_and_can_repeat():
     k.write(p, 1, 1)
     k.restore(s)
     assert k.pte(p, 1) == (1, False, True)
+
+
+def test_read_fault_on_a_shared_page_maps_its_neighbours_in_memory():
+    """Linux's fault-around: the child's first read maps the aligned 64 KiB window."""
+    k = Kernel(ram_pages=64)
+    p = k.spawn("parent", pages=0)
+    s = k.mmap(p, 20, shared=True)
+    k.write_many(p, list(range(s, s + 10)), 1)        # pages 10..19 never touched
+    c = k.fork(p)
+    assert k.read(c, s + 3) == 1
+    assert k.stats(c).minor_faults == 1 and k.stats(c).rss == 10 * 4
+    assert k.write(c, s + 5, 2) == [] and k.stats(c).minor_faults == 1
+    k.write(c, s + 17, 3)                              # a hole: a write fault, no fault-around
+    assert k.stats(c).minor_faults == 2 and k.stats(c).rss == 11 * 4

@@ -356,10 +356,8 @@ def test_overcommit_probe_under_ulimit_v_is_not_mistaken_for_overcommit():
                    "note": f"not tried: RLIMIT_AS is {limit >> 20} MiB (ulimit -v)"}, out
 
 
-@pytest.mark.xfail(strict=True, reason="model bug reported to the lead: cowlab.Kernel has no "
-                   "fault-around, so a child's first read of a MAP_SHARED page maps one page "
-                   "where Linux maps the 64 KiB around it (remove this mark when fixed)")
 def test_shared_mapping_after_fork():
+    """A read fault on a shared page maps the 64 KiB around it (fault-around), as Linux."""
     t = real.compare("shared_fork")
     r = t.measured
     assert r["child"]["after_fork"]["rss"] == 0                # fork copied no shared PTEs

@@ -17,6 +17,7 @@ import html
 import traceback
 
 import ipywidgets as W
+import numpy as np
 
 from .kernel import Kernel
 
@@ -38,6 +39,21 @@ OUTCOMES = [
 ]
 OUTCOME_WORDS = {v: k for k, v in OUTCOMES}
 FAULT_KINDS = ("cow_copy", "cow_reuse", "zero_map", "zero_fill", "segv", "oom_kill")
+NO_FRAME = -1
+
+
+def new_frame(events):
+    """The frame a copy or a first write allocated, or NO_FRAME."""
+    for e in events:
+        if e.kind in ("cow_copy", "zero_fill") and e.vpn is not None:
+            pfn = e.new_pfn if e.new_pfn is not None else e.pfn
+            if pfn is not None and pfn >= 0:
+                return pfn
+    return NO_FRAME
+
+
+def frame_words(pfn):
+    return "no new frame" if pfn == NO_FRAME else f"PF{pfn}"
 
 CSS = """<style>
 .cowlab-log { max-height: 22em; overflow-y: auto; font-size: 90%; line-height: 1.3; }
@@ -154,7 +170,9 @@ class Lab:
       lab.process, lab.page     the selectors (Dropdown of live pids, BoundedIntText vpn)
       lab.value                 what write stores (blank: w1, w2, ...)
       lab.ram, lab.overcommit   settings, applied by reset
-      lab.prediction, lab.predict_rc   predict mode's questions (predict=True)
+      lab.prediction, lab.predict_rc, lab.predict_frame
+                                predict mode's questions (predict=True): what happens,
+                                the old frame's rc after, the new frame (None: no guess)
       lab.diagram               the current drawing (cowlab.draw); lab.diagram_box shows it
       lab.log, lab.stats        HTML widgets: the narrated log (newest first), the tables
       lab.history               the log as plain text, oldest first
@@ -245,6 +263,10 @@ class Lab:
             description="rc after", options=[("--", None)] + [(str(i), i) for i in range(9)],
             value=None, tooltip="refcount of the page's old frame after the action",
             layout=W.Layout(width="160px"))
+        self.predict_frame = W.Dropdown(
+            description="new frame", options=[("--", None)], value=None,
+            tooltip="the frame a copy or a first write will get (or none)",
+            layout=W.Layout(width="200px"))
         rows = [
             W.HTML(CSS + "<b>cowlab</b>: pick a process and a page, then act."),
             W.HBox([self.process, self.page, self.value]),
@@ -253,7 +275,8 @@ class Lab:
         self.predict_prompt = W.HTML()
         if self.predict:
             rows.append(W.VBox([self.predict_prompt,
-                                W.HBox([self.prediction, self.predict_rc])]))
+                                W.HBox([self.prediction, self.predict_rc,
+                                        self.predict_frame])]))
         self.stats.layout = W.Layout(flex="0 1 auto", margin="0 16px 0 0")
         self.log.layout = W.Layout(flex="1 1 50%")
         rows += [
@@ -340,7 +363,18 @@ class Lab:
             now = f"maps PF{pte.pfn} ({bits}, rc={self.kernel.refcount(pte.pfn)})"
         self.predict_prompt.value = (
             f"<b>Predict</b>: VP{vpn} of {html.escape(p.name)} {now}. What will the next "
-            "<b>read</b> or <b>write</b> do, and what will the old frame's rc be after?")
+            "<b>read</b> or <b>write</b> do, what will the old frame's rc be after, and "
+            "which frame (if any) will it get?")
+        self.update_frame_choices()
+
+    def update_frame_choices(self):
+        """Offer 'no new frame' and the lowest free frames (the allocator's next picks)."""
+        free = [int(f) for f in np.flatnonzero(self.kernel.refcounts() == 0)[:6]]
+        options = [("--", None), ("no new frame", NO_FRAME)] + [(f"PF{f}", f) for f in free]
+        if options != list(self.predict_frame.options):
+            keep = self.predict_frame.value
+            self.predict_frame.options = options
+            self.predict_frame.value = keep if keep in [v for _, v in options] else None
 
     def update_processes(self, prefer=None):
         """List the live processes; keep the selection if it still lives."""
@@ -498,10 +532,18 @@ class Lab:
             ok = ok and rc == rc_guess
             verdicts.append(f"rc(PF{old.pfn}) is {rc}; you said {rc_guess}"
                             + (" (right)" if rc == rc_guess else ""))
+        frame_guess = self.predict_frame.value
+        if frame_guess is not None:
+            got = new_frame(self.last_events)
+            ok = ok and got == frame_guess
+            said = "no new frame" if got == NO_FRAME else f"the new frame is PF{got}"
+            verdicts.append(said + (" (right)" if got == frame_guess else
+                                    f"; you said {frame_words(frame_guess)}"))
         self.say("predict", [], note="; ".join(verdicts),
                  css="cowlab-right" if ok else "cowlab-refused")
         self.prediction.value = None
         self.predict_rc.value = None
+        self.predict_frame.value = None
 
     # -- the log -----------------------------------------------------------
     def say(self, label, events, note=None, css=""):

@@ -276,16 +276,25 @@ def test_predict_mode_grades_the_guess():
     assert "predict first" in lab.history[-1]
     lab.prediction.value = "cow_copy"
     lab.predict_rc.value = 1
+    assert [v for _, v in lab.predict_frame.options][:3] == [None, -1, 3]  # lowest free first
+    lab.predict_frame.value = 3
     click(lab, "write")
     assert lab.kernel.pte(parent(lab), 1).pfn == 3
     assert lab.history[-1].startswith("predict: right")
     assert "rc(PF1) is 1; you said 1 (right)" in lab.history[-1]
+    assert "the new frame is PF3 (right)" in lab.history[-1]
+    assert "cowlab-right" in lab.log.value
     assert lab.prediction.value is None                     # predict again next time
     assert "VP1 of parent maps PF3 (RW, rc=1)" in lab.predict_prompt.value
     select(lab, "child", vpn=1)
     lab.prediction.value = "cow_copy"                       # wrong: the last sharer reuses
     click(lab, "write")
     assert "not quite" in lab.history[-1] and "reuse" in lab.history[-1]
+    select(lab, "child", vpn=0)
+    lab.prediction.value = "cow_copy"
+    lab.predict_frame.value = -1                             # right kind, wrong frame
+    click(lab, "write")
+    assert "the new frame is PF4; you said no new frame" in lab.history[-1]
 
 
 def test_lab_catches_its_own_bugs_and_says_so(monkeypatch):
@@ -377,6 +386,7 @@ def random_play(lab, rng, steps):
         elif move < 0.95 and lab.predict:
             lab.prediction.value = rng.choice(lab.prediction.options)[1]
             lab.predict_rc.value = rng.choice(lab.predict_rc.options)[1]
+            lab.predict_frame.value = rng.choice(lab.predict_frame.options)[1]
         else:
             lab.ram.value = rng.choice([3, 4, 8, 16])
             lab.overcommit.value = rng.choice([0, 1, 2])

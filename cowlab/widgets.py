@@ -39,21 +39,7 @@ OUTCOMES = [
 ]
 OUTCOME_WORDS = {v: k for k, v in OUTCOMES}
 FAULT_KINDS = ("cow_copy", "cow_reuse", "zero_map", "zero_fill", "segv", "oom_kill")
-NO_FRAME = -1
-
-
-def new_frame(events):
-    """The frame a copy or a first write allocated, or NO_FRAME."""
-    for e in events:
-        if e.kind in ("cow_copy", "zero_fill") and e.vpn is not None:
-            pfn = e.new_pfn if e.new_pfn is not None else e.pfn
-            if pfn is not None and pfn >= 0:
-                return pfn
-    return NO_FRAME
-
-
-def frame_words(pfn):
-    return "no new frame" if pfn == NO_FRAME else f"PF{pfn}"
+NO_FRAME = -1          # predict mode: 'no new frame'
 
 CSS = """<style>
 .cowlab-log { max-height: 22em; overflow-y: auto; font-size: 90%; line-height: 1.3; }
@@ -152,6 +138,20 @@ def span(kernel, p):
 def snapshot_size(kernel):
     """Rough cost of one undo entry, in table entries."""
     return kernel.ram_pages + sum(span(kernel, p) for p in kernel.live()) + 1
+
+
+def new_frame(events):
+    """The frame a copy or a first write allocated, or NO_FRAME."""
+    for e in events:
+        if e.kind in ("cow_copy", "zero_fill") and e.vpn is not None:
+            pfn = e.new_pfn if e.new_pfn is not None else e.pfn
+            if pfn is not None and pfn >= 0:
+                return pfn
+    return NO_FRAME
+
+
+def frame_words(pfn):
+    return "no new frame" if pfn == NO_FRAME else f"PF{pfn}"
 
 
 # --------------------------------------------------------------------- Lab ---

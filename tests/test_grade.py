@@ -231,6 +231,11 @@ def test_feedback_reports_stay_in_their_directory_and_do_not_leak_answers(batch)
     assert not (batch["out"] / "x").exists()
     text = (fb / "_x_loop-er.md").read_text()
     assert "../x/loop-er" in text and "time limit" in text
+    students = {r["student"] for r in batch["rows"]}
+    assert len(names) == len(students)          # one report per student
+    mine = (fb / "ana-maria.md").read_text()    # with a section per notebook handed in
+    for path in sorted((ROOT / "solutions").glob("[0-9][0-9]-*.ipynb")):
+        assert f"## {path.stem}: " in mine
     for r in batch["rows"]:
         if r["status"] == "wrong":
             exp = bank.expected(r["assignment"], r["question"], r["student"])

@@ -1,4 +1,4 @@
-"""Per-student feedback reports: DIR/<student>.md, one per graded notebook.
+"""Per-student feedback reports: DIR/<student>.md, a section per graded notebook.
 
 A report repeats what the grades say, question by question, with the hint the
 checks give -- never the expected answer -- and what happened to cells the grader
@@ -29,38 +29,47 @@ def title(assignment, qid):
         return qid
 
 
-def report(path, rows, result):
-    """The markdown text for one submission."""
+def section(path, rows, result):
+    """The markdown for one graded notebook of a student."""
     first = rows[0]
     got = sum(float(r["points"]) for r in rows)
     most = sum(float(r["max_points"]) for r in rows)
-    lines = [f"# Homework feedback: {first['assignment'] or 'unknown assignment'}", "",
-             f"- student: `{first['student']}`",
-             f"- notebook: `{Path(path).name}`",
-             f"- score: **{got:g} / {most:g}**", "",
+    lines = [f"## {first['assignment'] or 'unknown assignment'}: {got:g} / {most:g}", "",
+             f"Notebook `{Path(path).name}`.", "",
              "| question | points | result | feedback |", "| --- | --- | --- | --- |"]
     for r in rows:
         message = r["message"].replace("|", "\\|")
-        lines.append(f"| {title(r['assignment'], r['question'])} | {r['points']} / {r['max_points']} | "
-                     f"{ICONS.get(r['status'], r['status'])} | {message} |")
+        lines.append(f"| {title(r['assignment'], r['question'])} | {r['points']} / "
+                     f"{r['max_points']} | {ICONS.get(r['status'], r['status'])} | {message} |")
     notes = (result or {}).get("notes") or []
     if notes:
-        lines += ["", "## What the grader noticed while running your notebook", ""]
+        lines += ["", "What the grader noticed while running this notebook:", ""]
         lines += [f"- {n}" for n in notes]
-    lines += ["", "Wrong answers get a hint, not the answer: re-read the chapter, use the "
-              "lab to try your numbers, and run the check cell again.", ""]
+    return "\n".join(lines + [""])
+
+
+def report(student, graded):
+    """The whole report of one student: a section per notebook they handed in."""
+    lines = [f"# Homework feedback for `{student}`", ""]
+    lines += [section(path, rows, result) for path, rows, result in graded]
+    lines += ["Wrong answers get a hint, not the answer: re-read the chapter, try your numbers "
+              "in the lab, and run the check cell again.", ""]
     return "\n".join(lines)
 
 
 def write_feedback(directory, graded):
-    """graded: [(path, rows, result)] -> DIR/<student>.md (a -2, -3 suffix on clashes)."""
+    """graded: [(path, rows, result)] -> one DIR/<student>.md per student.
+
+    Two ids that become the same file name (`a/b`, `a_b`) get `-2`, `-3`... suffixes."""
     directory = Path(directory).resolve()
     directory.mkdir(parents=True, exist_ok=True)
-    used, written = set(), []
+    students = {}
     for path, rows, result in graded:
-        if not rows:
-            continue
-        base = safe_name(rows[0]["student"])
+        if rows:
+            students.setdefault(rows[0]["student"], []).append((path, rows, result))
+    used, written = set(), []
+    for student, theirs in students.items():
+        base = safe_name(student)
         name, n = base, 1
         while name in used:
             n += 1
@@ -70,7 +79,7 @@ def write_feedback(directory, graded):
         if dest.parent != directory:      # cannot happen with safe_name; refuse anyway
             raise ValueError(f"refusing to write feedback outside {directory}: {dest}")
         tmp = dest.with_suffix(".md.tmp")
-        tmp.write_text(report(path, rows, result), encoding="utf-8")
+        tmp.write_text(report(student, theirs), encoding="utf-8")
         os.replace(tmp, dest)
         written.append(dest)
     return written

@@ -284,6 +284,16 @@ def test_pyproject_metadata():
     assert load_pyproject()["tool"]["pytest"]["ini_options"]["testpaths"] == ["tests"]
 
 
+def clean_env(**extra):
+    """The environment for a make of our own: none of an outer make's flags or knobs
+    (`make test PYTEST_ARGS=...` exports PYTEST_ARGS to everything it runs)."""
+    outer = {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "PYTEST_ARGS", "LAB_ARGS", "PORT", "HOST",
+             "NOTEBOOK", "PYTHON", "VENV"}
+    env = {k: v for k, v in os.environ.items() if k not in outer}
+    env.update(extra)
+    return env
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -310,7 +320,7 @@ def test_make_lab_serves_jupyterlab_on_loopback_at_the_given_port(tmp_path):
     assert make, "make is needed for make lab / make test"
     port = free_port()
     log = tmp_path / "lab.log"
-    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
+    env = clean_env(JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
     with open(log, "w") as out:
         lab = subprocess.Popen([make, "-o", "setup", "lab", f"PORT={port}",
                                 f"VENV={sys.prefix}", "LAB_ARGS=--no-browser"],
@@ -362,7 +372,7 @@ def make_test_in(tmp_path, stored_output):
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "notebooks" / "t.ipynb").write_text(json.dumps(tiny_notebook(stored_output)))
     return subprocess.run([shutil.which("make"), "-o", "setup", "-o", "setup-test", "test",
-                           f"VENV={sys.prefix}"], cwd=tmp_path, text=True,
+                           f"VENV={sys.prefix}"], cwd=tmp_path, text=True, env=clean_env(),
                           capture_output=True, stdin=subprocess.DEVNULL, timeout=300)
 
 

@@ -7,6 +7,7 @@ driven headless by playwright (no browser download).
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -163,8 +164,8 @@ def open_and_run_all(server, page, name, timeout=240):
             raise TimeoutError("no kernel started for the notebook")
         time.sleep(0.2)
     server.wait_idle(timeout=60)
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
     page.wait_for_timeout(500)
     server.wait_idle(timeout=timeout)
     # Every code cell has a prompt number: nothing is queued or running.

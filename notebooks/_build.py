@@ -212,7 +212,7 @@ CHAPTERS["01-fork"] = [
     ## The same fork at real scale
 
     Now a 10 GiB process (2,621,440 pages of 4 KiB) on a 16 GiB model machine. The
-    model keeps its tables in numpy arrays, so this runs in about a second.
+    model keeps its tables in numpy arrays, so this takes a second or two.
     """),
     code("""
     GiB = 2**30 // 4096                      # pages per GiB
@@ -502,6 +502,12 @@ CHAPTERS["03-refcounting"] = [
     k = writes_after_forks(3)
     kinds = [e.kind for e in k.events]
     print("\\ncopies:", kinds.count("cow_copy"), " reuses:", kinds.count("cow_reuse"))
+    """),
+    md("""
+    The same story with three sharers, one step at a time (**next** / **back**):
+    """),
+    code("""
+    cowlab.Stepper(cowlab.Scenario.THREE_SHARERS)
     """),
     code("""
     cowlab.draw(k)
@@ -798,6 +804,10 @@ CHAPTERS["05-overcommit"] = [
     the kernel cannot return an error to anyone. It picks a victim, the process with
     the largest memory footprint, and kills it (`oom_kill_process()`). A small run:
     8 frames, a 5-page parent, mode 1, and a child that rewrites everything.
+    (Step through the built-in `OOM` scenario first if you like.)
+    """),
+    code("""
+    cowlab.Stepper(cowlab.Scenario.OOM)
     """),
     code("""
     k = cowlab.Kernel(ram_pages=8, overcommit_memory=1)
@@ -897,56 +907,70 @@ CHAPTERS["06-redis-bgsave"] = [
 
     PAGE = 4096
     GiB = 2**30 // PAGE
-    PAGES = 10 * GiB
-    k = cowlab.Kernel(ram_pages=24 * GiB, overcommit_memory=1)
-    redis = k.spawn("redis", pages=PAGES)
-    saver = k.fork(redis)
-    forked = k.snapshot()
 
-    def pages_of(keys, key_bytes):
+    def bgsave(pages):
+        \"\"\"A dataset of `pages` pages, forked: (kernel, parent, child, snapshot after the fork).\"\"\"
+        k = cowlab.Kernel(ram_pages=2 * pages + GiB // 4, overcommit_memory=1)
+        redis = k.spawn("redis", pages=pages)
+        saver = k.fork(redis)
+        return k, redis, saver, k.snapshot()
+
+    def pages_of(keys, key_bytes, pages):
         \"\"\"The pages that writing these keys touches (key i lives at byte i*key_bytes).\"\"\"
         first = keys * key_bytes // PAGE
         last = (keys * key_bytes + key_bytes - 1) // PAGE
-        touched = np.zeros(PAGES, dtype=bool)
+        touched = np.zeros(pages, dtype=bool)
         for step in range(int((last - first).max()) + 1):
             touched[np.minimum(first + step, last)] = True
         return np.flatnonzero(touched)
 
-    def rdb_cow_gib(keys, key_bytes):
-        \"\"\"Replay the parent's writes on the forked state; the child's Private_Dirty, in GiB.\"\"\"
+    def replay(ds, keys, key_bytes):
+        \"\"\"Back to just after the fork, replay the parent's writes -> pages copied.\"\"\"
+        k, redis, saver, forked = ds
         k.restore(forked)
-        k.write_many(redis, pages_of(keys, key_bytes), value=1)
-        return k.stats(saver)["private_dirty"] / 2**20
+        pages = len(k.page_table(redis).pfn)
+        return k.write_many(redis, pages_of(keys, key_bytes, pages), value=1).get("cow_copy", 0)
 
+    big = bgsave(10 * GiB)
+    k, redis, saver, _ = big
     rng = np.random.default_rng(6)
-    n = PAGES * PAGE // 100                       # 100-byte keys
-    some = rng.choice(n, size=n // 20, replace=False)
-    print(f"{n:,} keys; 5% written at random -> rdb_last_cow_size "
-          f"{rdb_cow_gib(some, 100):.2f} GiB")
+    n = 10 * GiB * PAGE // 100                    # 100-byte keys
+    some = rng.choice(n, size=n // 20, replace=False, shuffle=False)     # 5% of them
+    copies = replay(big, some, 100)
+    print(f"{n:,} keys, 5% written at random: {copies:,} pages copied "
+          f"({copies / (10 * GiB):.0%} of the pages)")
+    print(f"child's Private_Dirty (rdb_last_cow_size): {k.stats(saver)['private_dirty'] / 2**20:.2f} GiB")
     """),
     md("""
-    Not 0.5 GiB: about 8.7 GiB. With 40 keys on a page, a page escapes only if *none*
+    Not 0.5 GiB: close to 9 GiB. With 40 keys on a page, a page escapes only if *none*
     of its 40 keys is written: 0.95⁴⁰ ≈ 13%. The seed page's "5% of keys modified,
     5% of pages copied" holds only when the modified keys sit together, or when each
     key fills a page or more.
 
     ## COW memory vs the fraction of keys written, by key size
+
+    The fraction of pages copied does not depend on the dataset's size (a page's fate
+    depends only on its own keys), so this sweep replays on a 1 GiB copy of the same
+    layout to stay quick; the 10 GiB point above lands on the 100 B curve.
     """),
     code("""
     import matplotlib.pyplot as plt
 
-    fractions = np.array([0.001, 0.005, 0.01, 0.02, 0.05, 0.1])
+    small = bgsave(GiB)
+    fractions = np.array([0.001, 0.01, 0.05, 0.2])
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     for key_bytes in (100, 1024, 16384):
-        nkeys = PAGES * PAGE // key_bytes
-        cow = [rdb_cow_gib(rng.choice(nkeys, size=int(nkeys * f), replace=False), key_bytes)
-               for f in fractions]
-        ax.plot(fractions * 100, cow, "o-", label=f"{key_bytes:,} B keys, random")
-    packed = [rdb_cow_gib(np.arange(int(n * f)), 100) for f in fractions]
-    ax.plot(fractions * 100, packed, "k--", label="100 B keys, written keys adjacent")
+        nkeys = GiB * PAGE // key_bytes
+        cow = [replay(small, rng.choice(nkeys, size=int(nkeys * f), replace=False,
+                                        shuffle=False), key_bytes) / GiB for f in fractions]
+        ax.plot(fractions * 100, np.array(cow) * 100, "o-", label=f"{key_bytes:,} B keys, random")
+    nkeys = GiB * PAGE // 100
+    packed = [replay(small, np.arange(int(nkeys * f)), 100) / GiB for f in fractions]
+    ax.plot(fractions * 100, np.array(packed) * 100, "k--", label="100 B keys, written keys adjacent")
+    ax.plot([5], [copies / (10 * GiB) * 100], "r*", ms=12, label="the 10 GiB run above")
     ax.set_xscale("log"); ax.set_xlabel("keys written during the save (%)")
-    ax.set_ylabel("rdb_last_cow_size (GiB)"); ax.set_ylim(0, 10.5)
-    ax.set_title("10 GiB dataset: the same 5% of keys costs 0.5 to 9 GiB")
+    ax.set_ylabel("pages copied (% of the dataset)"); ax.set_ylim(0, 105)
+    ax.set_title("The same 5% of keys copies 5% to 90% of the memory")
     ax.legend(fontsize=8); ax.grid(alpha=.3)
     plt.show()
     """),
@@ -961,19 +985,20 @@ CHAPTERS["06-redis-bgsave"] = [
 
     The save lasts as long as writing 10 GiB to disk takes, say 40 s at 250 MiB/s.
     Clients keep writing random 100-byte keys at a steady rate; COW memory grows
-    fast at first, then slows as more writes land on pages already copied.
+    fast at first, then slows as more writes land on pages already copied. This is
+    the 10 GiB dataset again.
     """),
     code("""
     save_s, slices = 40, 8
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     for rate in (1_000, 10_000, 100_000):                 # key writes per second
-        k.restore(forked)
+        k.restore(big[3])
         t, cow = [0], [0.0]
         for i in range(1, slices + 1):
             keys = rng.integers(0, n, size=rate * save_s // slices)
-            k.write_many(redis, pages_of(keys, 100), value=1)
+            done = k.write_many(redis, pages_of(keys, 100, 10 * GiB), value=1)
             t.append(i * save_s / slices)
-            cow.append(k.stats(saver)["private_dirty"] / 2**20)
+            cow.append(cow[-1] + done.get("cow_copy", 0) * PAGE / 2**30)
         ax.plot(t, cow, "o-", label=f"{rate:,} writes/s -> {cow[-1]:.1f} GiB")
     ax.set_xlabel("seconds into the save"); ax.set_ylabel("COW memory (GiB)")
     ax.set_title("COW during a 40 s BGSAVE of 10 GiB (100 B keys, uniform)")
@@ -982,7 +1007,7 @@ CHAPTERS["06-redis-bgsave"] = [
     """),
     md("""
     Key distribution matters as much as the rate. The same 4 million writes of 100 B
-    keys, three ways:
+    keys to the 10 GiB dataset, three ways:
     """),
     code("""
     writes = 4_000_000
@@ -992,7 +1017,7 @@ CHAPTERS["06-redis-bgsave"] = [
         "append-only (new keys at the end)": np.arange(n - writes, n),
     }
     for name, keys in ways.items():
-        print(f"{name:36} {rdb_cow_gib(keys, 100):6.2f} GiB")
+        print(f"{name:36} {replay(big, keys, 100) * PAGE / 2**30:6.2f} GiB")
     """),
     md("""
     ## Fork latency: the page-table copy
@@ -1018,17 +1043,20 @@ CHAPTERS["06-redis-bgsave"] = [
     has both rules: `thp="copy"` (before 5.8) and `thp="split"` (5.8 and later).
     """),
     code("""
+    HUGE = 512                                      # 4 KiB pages per 2 MiB huge page
+
     def thp_bgsave(thp, keys):
-        h = cowlab.Kernel(ram_pages=24 * GiB, overcommit_memory=1, thp=thp)
+        h = cowlab.Kernel(ram_pages=16 * GiB, overcommit_memory=1, thp=thp)
         r = h.spawn("redis", pages=1)
-        start = h.mmap(r, PAGES, huge=True, populate=True)
+        start = h.mmap(r, 10 * GiB, huge=True)
+        h.write_many(r, start + np.arange(0, 10 * GiB, HUGE), value=0)   # fault each huge page in
         child = h.fork(r)
-        h.write_many(r, start + pages_of(keys, 100), value=1)
+        h.write_many(r, start + pages_of(keys, 100, 10 * GiB), value=1)
         return h.stats(child)["private_dirty"] / 2**20
 
-    few = rng.choice(n, size=n // 1000, replace=False)            # 0.1% of keys
+    few = rng.choice(n, size=2_000, replace=False)     # 2,000 keys: 0.002% of them
     for thp in ("copy", "split"):
-        print(f"thp={thp!r:8} 0.1% of keys written -> COW {thp_bgsave(thp, few):5.2f} GiB")
+        print(f"thp={thp!r:8} 2,000 keys written -> COW {thp_bgsave(thp, few) * 1024:7,.0f} MiB")
     """),
     *checks("06-redis",
         """
@@ -1074,9 +1102,17 @@ CHAPTERS["07-cow-beyond-fork"] = [
     md("""
     ## Try: shared vs private
 
-    `k.mmap(p, pages, shared=True)` is a `MAP_SHARED | MAP_ANONYMOUS` region: its
-    frames belong to a memory object that both processes map writable, so `fork()`
-    does not mark it copy-on-write.
+    Step through a shared mapping first: the child writes, the parent reads.
+    """),
+    code("""
+    import cowlab
+
+    cowlab.Stepper(cowlab.Scenario.SHARED_MAPPING)
+    """),
+    md("""
+    In code, `k.mmap(p, pages, shared=True)` is a `MAP_SHARED | MAP_ANONYMOUS` region:
+    its frames belong to a memory object that both processes map writable, so `fork()`
+    does not mark it copy-on-write. Both kinds side by side:
     """),
     code("""
     import cowlab

@@ -369,26 +369,44 @@ def test_import_cowlab_does_not_load_ipywidgets():
 
 def random_play(lab, rng, steps):
     """Click and select at random, as a curious student would; returns the
-    kinds of event the run went through."""
+    kinds of event the run went through. Half the moves arrive as the browser
+    sends them (a click message, a state update from the front end)."""
     kinds = set()
+
+    def press(button):
+        if rng.random() < 0.5:
+            button.click()
+        else:
+            button._handle_custom_msg({"event": "click"}, [])
+
+    def choose(widget, key, value):
+        if rng.random() < 0.5:
+            setattr(widget, "value", value)
+        else:   # a Dropdown's front end sends the index, a text box the value
+            widget.set_state({key: value})
+
     for _ in range(steps):
         move = rng.random()
         if move < 0.55:   # weighted so processes live long enough to share pages
             if lab.predict and rng.random() < 0.7:
                 lab.prediction.value = rng.choice(lab.prediction.options[1:])[1]
-            lab.buttons[rng.choices(WORDS, weights=(3, 3, 5, 1, 1, 2, 1))[0]].click()
+            press(lab.buttons[rng.choices(WORDS, weights=(3, 3, 5, 1, 1, 2, 1))[0]])
         elif move < 0.7 and lab.process.options:
-            lab.process.value = rng.choice(lab.process.options)[1]
+            i = rng.randrange(len(lab.process.options))
+            if rng.random() < 0.5:
+                lab.process.value = lab.process.options[i][1]
+            else:
+                lab.process.set_state({"index": i})
         elif move < 0.85:
-            lab.page.value = rng.randint(lab.page.min, lab.page.max)
+            choose(lab.page, "value", rng.randint(lab.page.min, lab.page.max))
         elif move < 0.9:
-            lab.value.value = rng.choice(["", "", "x", "42"])
+            choose(lab.value, "value", rng.choice(["", "", "x", "42"]))
         elif move < 0.95 and lab.predict:
             lab.prediction.value = rng.choice(lab.prediction.options)[1]
             lab.predict_rc.value = rng.choice(lab.predict_rc.options)[1]
             lab.predict_frame.value = rng.choice(lab.predict_frame.options)[1]
         else:
-            lab.ram.value = rng.choice([3, 4, 8, 16])
+            choose(lab.ram, "value", rng.choice([3, 4, 8, 16]))
             lab.overcommit.value = rng.choice([0, 1, 2])
         check_consistent(lab)
         kinds |= {e.kind for e in lab.last_events}

@@ -589,6 +589,9 @@ class Stepper:
             scenario = Scenario(scenario)          # text or a built-in's name
         if source is None or source.strip().upper() in BUILTIN_TEXT:
             source = BUILTIN_TEXT.get(scenario.name or "", scenario.text)
+        if not len(scenario):
+            raise ValueError("Stepper: the scenario has no steps; start it with e.g. "
+                             "'spawn parent 3'")
         self.scenario = scenario
         self.errors = []
         run = scenario.start()

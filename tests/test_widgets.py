@@ -494,6 +494,8 @@ def test_stepper_takes_text_and_reports_bad_text():
     assert [st[1] for st in s.states] == ["", "share", "copy"]
     with pytest.raises(ValueError, match="line 1, step 2"):
         cowlab.Stepper("spawn p 2; frok p c")
+    with pytest.raises(ValueError, match="no steps"):
+        cowlab.Stepper(cowlab.Scenario([]))
     bundle = s._repr_mimebundle_()
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == s.ui.model_id
     assert bundle["text/plain"].startswith("cowlab.Stepper: step 1 of 3, spawn p 2")

@@ -122,6 +122,10 @@ CHAPTERS["00-start"] = [
     | [07 COW beyond fork](07-cow-beyond-fork.ipynb) | Where else does the same trick live? | (none) |
     | [08 the real kernel](08-real-kernel.ipynb) | Does Linux on this machine agree with the model? | (none) |
 
+    One more homework has no chapter of its own: [07-code](../exercises/07-code.ipynb),
+    where you build copy-on-write fork yourself (the xv6 lab, in Python) and then hunt
+    for bugs in other people's versions; do it after chapter 03.
+
     The model follows Linux; where the model and the live kernel could disagree,
     chapter 08 measures the live kernel. The model's full contract is in the project's
     `README.md`; the package is `cowlab/` and the model itself is `cowlab/kernel.py`.
@@ -185,8 +189,9 @@ CHAPTERS["01-fork"] = [
     Linux's `fork()` reaches `dup_mmap()`, which walks the parent's memory areas and
     calls `copy_page_range()`. For a private writable page it copies the *page-table
     entry*, not the page: both entries now point at the same frame, both are made
-    read-only and the page is remembered as copy-on-write, and the frame's reference
-    count goes up by one. Here is the seed's step 1 on the model:
+    read-only, and the frame's reference count goes up by one. (Linux keeps no COW
+    bit: a read-only entry inside a writable private area *is* the mark. The model
+    shows it as `COW`.) Here is the seed's step 1 on the model:
     """),
     code("""
     k = cowlab.Kernel(ram_pages=16)
@@ -562,6 +567,9 @@ CHAPTERS["03-refcounting"] = [
     that everyone writes, and it copies even when a process writes a page it is the
     only user of (for example after its child exited). That last case is very common
     after `fork()` + `exec()`, the subject of the next chapter.
+
+    To write the fault handler yourself, under either rule, do the coding homework
+    [07-code](../exercises/07-code.ipynb) after this chapter's own.
     """),
     *checks("03-refcounting",
         """
@@ -937,9 +945,9 @@ CHAPTERS["06-redis-bgsave"] = [
     n = 10 * GiB * PAGE // 100                    # 100-byte keys
     some = rng.choice(n, size=n // 20, replace=False, shuffle=False)     # 5% of them
     copies = replay(big, some, 100)
-    print(f"{n:,} keys, 5% written at random: {copies:,} pages copied "
+    print(f"{n:,} keys, 5% written at random: {copies / 1e6:.2f} million pages copied "
           f"({copies / (10 * GiB):.0%} of the pages)")
-    print(f"child's Private_Dirty (rdb_last_cow_size): {k.stats(saver)['private_dirty'] / 2**20:.2f} GiB")
+    print(f"child's Private_Dirty (rdb_last_cow_size): {k.stats(saver)['private_dirty'] / 2**20:.1f} GiB")
     """),
     md("""
     Not 0.5 GiB: close to 9 GiB. With 40 keys on a page, a page escapes only if *none*
@@ -1017,7 +1025,7 @@ CHAPTERS["06-redis-bgsave"] = [
         "append-only (new keys at the end)": np.arange(n - writes, n),
     }
     for name, keys in ways.items():
-        print(f"{name:36} {replay(big, keys, 100) * PAGE / 2**30:6.2f} GiB")
+        print(f"{name:36} {replay(big, keys, 100) * PAGE / 2**30:5.1f} GiB")
     """),
     md("""
     ## Fork latency: the page-table copy
@@ -1054,9 +1062,12 @@ CHAPTERS["06-redis-bgsave"] = [
         h.write_many(r, start + pages_of(keys, 100, 10 * GiB), value=1)
         return h.stats(child)["private_dirty"] / 2**20
 
+    def size(gib):
+        return f"{gib:.1f} GiB" if gib >= 1 else f"{gib * 1024:.0f} MiB"
+
     few = rng.choice(n, size=2_000, replace=False)     # 2,000 keys: 0.002% of them
     for thp in ("copy", "split"):
-        print(f"thp={thp!r:8} 2,000 keys written -> COW {thp_bgsave(thp, few) * 1024:7,.0f} MiB")
+        print(f"thp={thp!r:8} 2,000 keys written -> COW {size(thp_bgsave(thp, few))}")
     """),
     *checks("06-redis",
         """

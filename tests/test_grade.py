@@ -221,7 +221,8 @@ def test_code_that_patches_its_judge_earns_nothing(batch):
     q = bank.questions(ms.CODE)
     code = next(x.id for x in q if x.kind == "code")
     r = rows_of(batch, "mallory-code", ms.CODE)[code]
-    assert r["points"] == "0" and r["status"] in ("invalid", "wrong"), r
+    assert r["status"] in ("invalid", "crashed") and r["points"] == "0", r
+    assert_others_correct(rows_of(batch, "mallory-code", ms.CODE), skip={code})
 
 
 def test_feedback_reports_stay_in_their_directory_and_do_not_leak_answers(batch):

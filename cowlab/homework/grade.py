@@ -317,21 +317,30 @@ def extract(box, qid, timeout):
 
 
 def judge_code(assignment, qid, student, source, timeout, memory, cwd):
-    """codex.grade_code on the source, in a separate limited process -> [status, points, msg]."""
-    job = json.dumps(dict(assignment=assignment, qid=qid, student=student, source=source))
+    """Judge a code answer in a separate limited process -> [status, points, message].
+
+    That process (runner.py --judge-code) runs the scenarios and holds the machine; the
+    student's class runs in a process of its own. The result line carries a nonce the
+    student's code never sees, so a line it might slip into the pipe does not count."""
+    nonce = "@@" + secrets.token_hex(16) + "@@"
+    job = json.dumps(dict(assignment=assignment, qid=qid, student=student, source=source,
+                          timeout=min(timeout, 30), memory=memory, nonce=nonce))
     code, out, err = runner.run_limited([sys.executable, runner.__file__, "--judge-code"],
-                                        job.encode(), timeout, memory, cwd,
+                                        job.encode(), max(60, 6 * timeout), memory, cwd,
                                         runner.kernel_env(runner.package_root()))
     if code is None:
-        return ["timeout", 0, f"your code ran over the {timeout:g} s limit for the scenarios"]
-    lines = [ln for ln in out.decode(errors="replace").splitlines() if ln.strip()]
-    try:
-        status, points, message = json.loads(lines[-1])
-        return [str(status), float(points), str(message)]
-    except (IndexError, ValueError, TypeError):
-        if b"MemoryError" in err:
-            return ["memory", 0, "your code ran out of memory in the scenarios"]
-        return ["crashed", 0, f"the process running your code died (exit status {code})"]
+        return ["timeout", 0, f"your code ran over the {max(60, 6 * timeout):g} s limit "
+                "for all the scenarios"]
+    for line in out.decode(errors="replace").splitlines():
+        if line.startswith(nonce):
+            try:
+                status, points, message = json.loads(line[len(nonce):])
+                return [str(status), float(points), str(message)]
+            except (ValueError, TypeError):
+                break
+    if b"MemoryError" in err:
+        return ["memory", 0, "judging your code ran out of memory"]
+    return ["crashed", 0, f"the process judging your code died (exit status {code})"]
 
 
 def grade_worker(path, exercises, timeout, memory):

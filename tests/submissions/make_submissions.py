@@ -206,6 +206,8 @@ places = ["*", "../*", "/tmp/*", "/tmp/*/*", "/proc/%d/cwd/*" % os.getppid()]
 readable = []
 for pattern in places:
     for path in glob.glob(pattern):
+        if not os.path.isfile(path):        # a FIFO would block the read
+            continue
         try:
             with open(path, errors="replace") as f:
                 text = f.read(1_000_000)
@@ -232,13 +234,23 @@ seen["found"] = FOUND
 with open("REPORT", "w") as f:
     json.dump(seen, f)'''
 
-TAMPER = '''import cowlab.homework.codex as codex
+TAMPER = '''import os
+import cowlab.homework.codex as codex
 codex.check_invariants = lambda *a, **k: None
 codex.score_kernel = lambda *a, **k: ("correct", 10**6, "correct")
 codex.run_scenarios = lambda *a, **k: (["all"], [])
+FORGED = b'["ready"]\\n["correct", 8, "correct"]\\n["ret", null]\\n'
 
 class {q}(codex.CowKernel):
-    """Forgets copy-on-write entirely: fork shares writable pages."""'''
+    """Writes forged results on every descriptor, then leaves without a word."""
+
+    def fork(self, m, parent):
+        for fd in range(1, 20):
+            try:
+                os.write(fd, FORGED)
+            except OSError:
+                pass
+        os._exit(0)'''
 
 
 def dump(nb):

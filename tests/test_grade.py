@@ -317,3 +317,37 @@ def test_stray_processes_live_until_the_grader_reaps_them():
     assert status == "ok"
     assert mid >= 2, "the sleeps should outlive the kernel's process group"
     assert before >= 3 and after == 0
+
+
+STUB = "class q1(CowKernel):\n    pass\n"
+
+
+@pytest.mark.parametrize("source, status", [
+    (STUB, "unanswered"),
+    ("import cowlab.homework.codex as c\nc.score_kernel = lambda *a, **k: ('correct', 8, '')\n"
+     "c.run_scenarios = lambda *a, **k: (['x'], [])\n" + STUB, "unanswered"),
+    ("import os\nos.write(3, b'[\"ready\"]\\n[\"ret\", null]\\n')\nos._exit(0)\n", "crashed"),
+    ("import os\nos.write(3, b'[\"correct\", 8, \"forged\"]\\n')\nos._exit(0)\n", "invalid"),
+    ("class q1(CowKernel):\n    def fork(self, m, parent):\n        while True:\n            pass\n",
+     "timeout"),
+    ("class q1(CowKernel):\n    def fork(self, m, parent):\n        hog = []\n"
+     "        while True:\n            hog.append(bytearray(2**28))\n", "memory"),
+    ("class q1(:\n", "invalid"),
+])
+def test_a_code_answer_cannot_reach_its_judge(tmp_path, source, status):
+    """The class runs in its own process: patches, forged output and exits change nothing."""
+    code = next(q for q in bank.questions(ms.CODE) if q.kind == "code")
+    got, points, message = grade.judge_code(ms.CODE, code.id, "ana-maria", source, 3, 1024,
+                                            str(tmp_path))
+    assert (got, points) == (status, 0), message
+
+
+def test_a_correct_code_answer_passes_every_scenario_out_of_process(tmp_path):
+    nb = json.loads((SUBS / f"correct-{ms.CODE}.ipynb").read_text())
+    code = next(q for q in bank.questions(ms.CODE) if q.kind == "code")
+    source = next("".join(c["source"]) for c in nb["cells"]
+                  if c["metadata"].get("cowlab", {}).get("question") == code.id
+                  and c["metadata"]["cowlab"].get("role") == "answer")
+    got, points, message = grade.judge_code(ms.CODE, code.id, "ana-maria", source, 10, 1024,
+                                            str(tmp_path))
+    assert (got, points) == ("correct", code.points), message

@@ -484,7 +484,7 @@ class RemoteKernel:
         self.ch, self.timeout, self.procs = channel, timeout, {}
 
     def _call(self, method, m, *args):
-        self.ch.send(["call", method, [encode(a, self.procs) for a in args]])
+        self._send(["call", method, [encode(a, self.procs) for a in args]], method)
         while True:
             try:
                 msg = self.ch.recv(self.timeout)
@@ -499,7 +499,7 @@ class RemoteKernel:
                                      f"during {method}") from None
             kind = msg[0] if isinstance(msg, list) and msg else None
             if kind == "m" and len(msg) == 4 and msg[1] in PRIMITIVES:
-                self.ch.send(self._primitive(m, msg[1], msg[2], msg[3]))
+                self._send(self._primitive(m, msg[1], msg[2], msg[3]), method)
             elif kind == "ret" and len(msg) == 2:
                 return decode(msg[1], self.procs, trusted=True)
             elif kind == "raise" and len(msg) == 3 and msg[1] == "MemoryError":
@@ -510,6 +510,13 @@ class RemoteKernel:
             else:
                 raise StudentStopped("invalid", f"your code sent the machine a request it "
                                      f"does not know, during {method}")
+
+    def _send(self, message, method):
+        try:
+            self.ch.send(message)
+        except OSError:
+            raise StudentStopped("crashed", f"the process running your code died "
+                                 f"during {method}") from None
 
     def _primitive(self, m, name, args, kwargs):
         from cowlab.homework import codex

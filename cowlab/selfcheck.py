@@ -2,8 +2,8 @@
 
 A question is a few choices and the index of the right one; `why` is what the
 student reads after checking, right or wrong, because the point is the reason,
-not the score.  Where the answer is a number the chapter computes it on the model
-before asking, so a change in the model cannot leave a stale answer here.
+not the score.  The chapter's own cells show the model agreeing with each answer
+(and nbval re-runs those cells), so a change in the model shows up there.
 
     Question("Parent and 3 children share VP0. All four write it. Copies?",
              ["4", "3", "0"], answer=1, why="...the last writer reuses the frame.")

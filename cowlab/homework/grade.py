@@ -534,6 +534,9 @@ def run_worker(path, args, cells):
             return data
     except (ValueError, IndexError):
         pass
+    if proc.returncode is not None and proc.returncode < 0:
+        return dict(error=f"the grading process for this notebook was killed (signal "
+                          f"{-proc.returncode}); did the notebook kill its parent?")
     tail = err.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
     return dict(error=f"the grading process for this notebook died ({tail[0][:200]})")
 

@@ -102,7 +102,9 @@ CHAPTERS["00-start"] = [
     kernel's log change. Nothing you do can break it: a bad request is refused with
     an explanation, and **undo** takes back the last step.
 
-    Try it now: press **fork**, then **write** on the parent's page 1.
+    Try it now: press **fork**; then, with the parent still selected, set **page VP**
+    to 1 and press **write**. (To open the course on your own machine, run `make lab`
+    in the repository; it starts JupyterLab on this notebook.)
     """),
     code("""
     lab = cowlab.Lab(ram_pages=16)
@@ -315,13 +317,16 @@ CHAPTERS["02-write-faults"] = [
     md("""
     ## Try
 
-    Press **fork**, then **write** on the parent's `VP1`, then **write** on the
-    child's `VP1`. Read the log after each write: the two faults are not the same kind.
+    This lab is in *predict mode*: before each **read** or **write** it asks what the
+    kernel will do (and, if you like, the frame's `rc` afterwards), then tells you
+    whether you were right. Press **fork**; set **page VP** to 1, predict, and press
+    **write** (the parent is selected); then pick the child in **process**, predict,
+    and press **write** again. The two faults are not the same kind.
     """),
     code("""
     import cowlab
 
-    lab = cowlab.Lab(ram_pages=16)
+    lab = cowlab.Lab(ram_pages=16, predict=True)
     lab
     """),
     md("""
@@ -478,14 +483,14 @@ CHAPTERS["03-refcounting"] = [
     md("""
     ## Try
 
-    Select the parent and press **fork** three times. Then, for each of the four
-    processes in turn, press **write** on `VP0`, and watch `rc` of `PF0` fall.
-    What happens on the fourth write?
+    With the parent selected, press **fork** three times. Then pick each of the four
+    processes in turn in **process**, predict, and press **write** on `VP0`; watch
+    `rc` of `PF0` fall. What happens on the fourth write?
     """),
     code("""
     import cowlab
 
-    lab = cowlab.Lab(ram_pages=16)
+    lab = cowlab.Lab(ram_pages=16, predict=True)
     lab
     """),
     md("""
@@ -613,13 +618,14 @@ CHAPTERS["04-exec"] = [
     md("""
     ## Try
 
-    Press **fork**, then **exec** on the child, then **write** on the parent's `VP0`.
-    Read the log line of that last write carefully.
+    Press **fork**; pick the child in **process** and press **exec**; then pick the
+    parent again, predict, and press **write** on `VP0`. Read the log line of that
+    last write carefully.
     """),
     code("""
     import cowlab
 
-    lab = cowlab.Lab(ram_pages=16)
+    lab = cowlab.Lab(ram_pages=16, predict=True)
     lab
     """),
     md("""
@@ -743,8 +749,9 @@ CHAPTERS["05-overcommit"] = [
     ## Try
 
     A small version: 16 frames, a 6-page parent, mode 2 with ratio 50, so the kernel
-    will commit at most 8 pages. Press **fork**. Then **reset** and think about what
-    mode 1 would have done.
+    will commit at most 8 pages. Press **fork** and read the log. Then set
+    **overcommit** to `1: always`, press **reset**, and fork again. Under which mode
+    would writing every page of both processes still fit in 16 frames?
     """),
     code("""
     import cowlab

@@ -81,14 +81,20 @@ PROBE = textwrap.dedent('''
         undone = len(lab.kernel.live()) == live and len(lab.kernel.events) == n_events
         p = lab.selected()
         lab.page.value = 0
+        if lab.predict:       # predict mode asks first; a student picks an outcome
+            lab.prediction.value = lab.prediction.options[1][1]
         lab.buttons["write"].click()
         pte = lab.kernel.pte(p, 0) if p.alive else None
         wrote = (pte is not None and str(lab.kernel.content(pte.pfn)).startswith("w")
                  and "write" in lab.log.value)
+        judged = (not lab.predict) or any(h.startswith("predict") and
+                                          ("right" in h or "not quite" in h)
+                                          for h in lab.history)
         lab.buttons["reset"].click()
         return {"kind": "Lab", "forked": forked, "refused": refused, "log_changed": new_text,
                 "child_drawn": child_drawn or refused, "undo_restores": undone,
-                "wrote": wrote, "errors": [repr(e) for e in lab.errors],
+                "wrote": wrote, "prediction_judged": judged,
+                "errors": [repr(e) for e in lab.errors],
                 "diagram_back": lab.diagram_box.value == diagram_before}
 
     def _probe_stepper(st):
@@ -179,6 +185,7 @@ def test_widget_buttons_work(executed):
             assert check["log_changed"] and check["child_drawn"], f"{name}: fork not shown {check}"
             assert check["undo_restores"], f"{name}: undo did not restore the state {check}"
             assert check["wrote"], f"{name}: write did nothing visible {check}"
+            assert check["prediction_judged"], f"{name}: predict mode gave no verdict {check}"
             assert check["diagram_back"], f"{name}: reset did not bring the first drawing back"
         elif kind == "Stepper":
             assert check["errors"] == [], f"{name}: the stepper raised {check}"

@@ -3,16 +3,15 @@ import pytest
 
 import jlab
 
-PORT = 18765   # fixed, so a stuck run is easy to find: ss -ltnp | grep 18765
+PORT = 18765   # fixed (first free of 18765..18774): ss -ltnp | grep 1876 finds a stuck run
 
 
 @pytest.fixture
 def jupyterlab(tmp_path):
     root = tmp_path / "root"
     root.mkdir()
-    server = jlab.Server(root, PORT)
+    server = jlab.start_server(root, PORT)
     try:
-        server.wait_ready()
         yield server
     finally:
         server.stop()

@@ -1,6 +1,8 @@
 """A real JupyterLab and a real Chromium for the browser test and bench/lab.py.
 
-The server runs on 127.0.0.1 with a fixed port, a known token and throwaway
+The server runs on 127.0.0.1 on a fixed port (the first free one of a fixed
+range of ten, so two checkouts testing at once do not collide), with a token
+made for this run (so we never talk to another run's server) and throwaway
 Jupyter config/data/runtime dirs, so nothing from the user's setup leaks in;
 it is always stopped by its pid. Chromium is Debian's /usr/bin/chromium,
 driven headless by playwright (no browser download).
@@ -8,6 +10,7 @@ driven headless by playwright (no browser download).
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -20,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-TOKEN = "cowlab-browser-test"
+PORTS = 10          # ports tried: base, base+1, ... base+9
 COURSE_NOTEBOOK = REPO / "notebooks" / "01-fork.ipynb"
 NO_CHROMIUM = (f"{CHROMIUM} is missing: run `make test` as root (it installs it) "
                "or `apt-get install chromium`")
@@ -39,6 +42,7 @@ class Server:
 
     def __init__(self, root, port):
         self.root, self.port = Path(root), port
+        self.token = secrets.token_hex(16)
         self.url = f"http://127.0.0.1:{port}"
         home = self.root.parent / "jupyter-home"
         dirs = {name: home / name for name in ("config", "data", "runtime", "settings",
@@ -63,7 +67,7 @@ class Server:
         self.logfile = open(self.root.parent / "jupyterlab.log", "w+")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
-             f"--port={port}", "--port-retries=0", f"--IdentityProvider.token={TOKEN}",
+             f"--port={port}", "--port-retries=0", f"--IdentityProvider.token={self.token}",
              f"--ServerApp.root_dir={self.root}", "--ServerApp.open_browser=False",
              "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
             + (["--allow-root"] if os.geteuid() == 0 else []),
@@ -73,7 +77,7 @@ class Server:
 
     def api(self, path, method="GET"):
         req = urllib.request.Request(f"{self.url}/api/{path}", method=method,
-                                     headers={"Authorization": f"token {TOKEN}"})
+                                     headers={"Authorization": f"token {self.token}"})
         with urllib.request.urlopen(req, timeout=10) as r:
             body = r.read()
         return json.loads(body) if body else None
@@ -95,12 +99,21 @@ class Server:
                 time.sleep(0.3)
         raise RuntimeError(f"JupyterLab did not answer on {self.url} in {timeout}s:\n{self.log()}")
 
+    def kernels(self):
+        """The running kernels; a transient server error (a kernel still starting
+        up can give HTTP 500) counts as none yet."""
+        try:
+            return self.api("kernels") or []
+        except OSError as e:
+            self.last_error = e
+            return []
+
     def wait_idle(self, timeout=240, settle=1.0):
         """Every kernel idle (and staying idle for `settle` seconds)."""
         end = time.monotonic() + timeout
         quiet_since = None
         while time.monotonic() < end:
-            kernels = self.api("kernels")
+            kernels = self.kernels()
             if kernels and all(k["execution_state"] == "idle" for k in kernels):
                 quiet_since = quiet_since or time.monotonic()
                 if time.monotonic() - quiet_since >= settle:
@@ -108,7 +121,8 @@ class Server:
             else:
                 quiet_since = None
             time.sleep(0.2)
-        raise TimeoutError(f"kernel still busy after {timeout}s")
+        raise TimeoutError(f"kernel not idle after {timeout}s "
+                           f"(last API error: {getattr(self, 'last_error', None)}):\n{self.log()}")
 
     def stop(self):
         """Shut the kernels down, then the server, by pid (also on failure)."""
@@ -129,6 +143,23 @@ class Server:
         except (ProcessLookupError, PermissionError):
             pass
         self.logfile.close()
+
+
+def start_server(root, base_port):
+    """A ready server on the first free port of base_port .. base_port+PORTS-1."""
+    root = Path(root)
+    for port in range(base_port, base_port + PORTS):
+        server = Server(root, port)
+        try:
+            server.wait_ready()
+            return server
+        except RuntimeError:
+            busy = "is not available" in server.log() or "already in use" in server.log()
+            server.stop()
+            if not busy:
+                raise
+    raise RuntimeError(f"ports {base_port}..{base_port + PORTS - 1} are all in use: "
+                       "are other browser tests running? `ss -ltnp` shows who holds them")
 
 
 def launch_chromium(playwright):
@@ -156,10 +187,10 @@ def scratch_notebook(root, name="lab-scratch.ipynb"):
 
 def open_and_run_all(server, page, name, timeout=240):
     """Open a notebook in JupyterLab, run every cell, wait for the kernel."""
-    page.goto(f"{server.url}/lab/tree/{name}?reset&token={TOKEN}")
+    page.goto(f"{server.url}/lab/tree/{name}?reset&token={server.token}")
     page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for(timeout=60_000)
     end = time.monotonic() + 60   # the kernel starts when the notebook opens
-    while not server.api("kernels"):
+    while not server.kernels():
         if time.monotonic() > end:
             raise TimeoutError("no kernel started for the notebook")
         time.sleep(0.2)

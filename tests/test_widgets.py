@@ -15,7 +15,6 @@ import ipywidgets
 import pytest
 
 import cowlab
-from cowlab.kernel import NOT_PRESENT
 
 WORDS = ("fork", "read", "write", "exec", "exit", "undo", "reset")
 
@@ -363,6 +362,16 @@ def test_import_cowlab_does_not_load_ipywidgets():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["False", "False"]
+
+
+def test_the_recorder_sees_what_ipywidgets_would_swallow(callback_errors):
+    """The hook is live: an unguarded callback that raises is recorded, not lost."""
+    lab = cowlab.Lab(ram_pages=16)
+    lab.buttons["read"].on_click(lambda b: 1 / 0)          # not the lab's: unguarded
+    lab.buttons["read"]._handle_custom_msg({"event": "click"}, [])   # as the browser does
+    assert len(callback_errors) == 1 and "ZeroDivisionError" in callback_errors[0]
+    assert lab.history[-1].startswith("read(parent, VP0)")  # the lab's own callback ran
+    callback_errors.clear()
 
 
 # ------------------------------------------------------------- random play ---

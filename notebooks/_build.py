@@ -836,6 +836,9 @@ CHAPTERS["05-overcommit"] = [
     print("alive:", [(p.name, p.alive) for p in k.processes])
     """),
     md("""
+    Both processes had 5 pages of RSS; the model breaks the tie towards the higher
+    pid, so the faulting child itself dies, and its three copies are freed.
+
     At real scale, with mode 1: the 10 GiB process forks on the 16 GiB machine, and
     the child rewrites its whole memory. Only about 6 GiB of copies fit.
     """),

@@ -154,6 +154,9 @@ def run_with_probe(path):
 
 @pytest.fixture(scope="module", params=notebook_ids())
 def executed(request):
+    # matplotlib builds its font cache on first use and says so on stderr; build it
+    # here, once per machine, so that a first run does not read as a notebook's error.
+    import matplotlib.font_manager  # noqa: F401
     return request.param, run_with_probe(NOTEBOOKS / request.param)
 
 

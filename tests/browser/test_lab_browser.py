@@ -60,6 +60,11 @@ def fork_then_write(jupyterlab, page, name, artifacts):
     lab.screenshot(path=str(shot))
     shutil.copy(shot, jlab.REPO / "docs" / "lab.png")
 
+    # undo redraws the picture from before the write (from the lab's SVG cache)
+    lab.locator("button", has_text=re.compile(r"^\s*undo\s*$")).click()
+    expect(diagram).not_to_contain_text("PF3", timeout=15_000)
+    expect(diagram).to_contain_text("VP1 -> PF1 RO COW")
+
 
 def test_missing_chromium_fails_with_the_fix():
     import pytest

@@ -898,8 +898,9 @@ CHAPTERS["06-redis-bgsave"] = [
     ## Try
 
     The built-in scenario steps through a small `BGSAVE`: the fork, the child reading
-    every page, the parent writing two keys. Step through it, and watch which process
-    gets new frames and how the child's view stays the snapshot.
+    every page, the parent writing keys (one page twice), the save ending, and one
+    write after it. Step through it, and watch which process gets new frames, which
+    writes fault and which do not, and how the child's view stays the snapshot.
     """),
     code("""
     import cowlab
@@ -993,7 +994,7 @@ CHAPTERS["06-redis-bgsave"] = [
     plt.show()
     """),
     md("""
-    Real Redis is worse than the "adjacent" line and close to the random ones: keys
+    Real Redis usually sits near the random curves, not the "adjacent" line: keys
     are allocated as they arrive, with their dictionary entries and object headers
     elsewhere, so a write touches several scattered pages. Redis even stops updating
     a key's LRU clock on *reads* while a child is saving, because that header write

@@ -425,8 +425,8 @@ CHAPTERS["02-write-faults"] = [
     ## At scale: the writer pays, page by page
 
     A 10 GiB process forks, and the parent then writes 1% of its pages, chosen at
-    random, while the child reads everything. Each page written is exactly one copy
-    and one minor fault; the child's reads cost nothing.
+    random. Each page written is exactly one copy and one minor fault; every page
+    nobody writes stays shared, however often it is read.
     """),
     code("""
     import numpy as np
@@ -1185,9 +1185,10 @@ CHAPTERS["07-cow-beyond-fork"] = [
     ## Filesystem snapshots: blocks with reference counts
 
     A snapshot of a filesystem is a `fork()` that never writes. Btrfs keeps reference
-    counts on its extents: a snapshot adds a reference to every block of the volume;
-    a later write to the live volume goes to a new block and drops one reference from
-    the old block, which the snapshot keeps. (ZFS reaches the same result with block
+    counts on its extents, and a snapshot makes every block of the volume shared by
+    one more tree (lazily: it references the tree's root, and the counts move down
+    the tree as nodes get copied). A later write to the live volume goes to a new
+    block and drops one reference from the old block, which the snapshot keeps. (ZFS reaches the same result with block
     birth times instead of counts.) Model it with the same machinery: the volume is a
     process whose pages are blocks, and the snapshot is its fork.
     """),

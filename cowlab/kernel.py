@@ -587,35 +587,45 @@ class Kernel:
         if not vma.writable:
             return self._kill(p, vpn, f"SIGSEGV: {p.name} (pid {p.pid}) wrote read-only "
                                       f"VP{vpn}; the process is killed"), False
-        events = []
         pfn = int(p._pfn[vpn])
         if pfn >= 0 and p._w[vpn]:
             self._content[pfn] = self._code(value)
             self._dirty[pfn] = True
-            return events, True
-        while True:
-            pfn = int(p._pfn[vpn])
+            return [], True
+        if pfn >= 0 and not p._cow[vpn] and not vma.shared:
+            return self._kill(p, vpn, f"SIGSEGV: {p.name} wrote VP{vpn}, which is mapped "
+                                      f"read-only"), False
+
+        def attempt():
             if vma.shared:
-                ev = self._fault_in_shared(p, vpn, vma, write=True)
-            elif pfn in (NOT_PRESENT, ZERO_PFN):
-                ev = self._do_anonymous_page(p, vpn, vma)
-            elif p._cow[vpn]:
-                ev = self._do_wp_page(p, vpn)
-            else:
-                return events + self._kill(p, vpn, f"SIGSEGV: {p.name} wrote VP{vpn}, which "
-                                                   f"is mapped read-only"), False
-            if ev is not None:
-                break
-            victim, kill = self._out_of_memory(p, vpn)
-            victim.alive = False
-            events += kill
-            if victim is p:
-                return events, False
+                return self._fault_in_shared(p, vpn, vma, write=True)
+            if p._pfn[vpn] in (NOT_PRESENT, ZERO_PFN):
+                return self._do_anonymous_page(p, vpn, vma)
+            return self._do_wp_page(p, vpn)
+
+        events, ev = self._retry_after_oom(p, vpn, attempt)
+        if ev is None:
+            return events, False
         p.minor_faults += 1
         pfn = int(p._pfn[vpn])
         self._content[pfn] = self._code(value)
         self._dirty[pfn] = True
         return events + ev, True
+
+    def _retry_after_oom(self, p, vpn, attempt):
+        """Run a fault handler; when it finds no free frame, the OOM killer acts and the
+        fault is retried (as the kernel re-executes the instruction), unless p was chosen.
+        -> (OOM events, the handler's events or None if p died)."""
+        events = []
+        while True:
+            ev = attempt()
+            if ev is not None:
+                return events, ev
+            victim, kill = self._out_of_memory(p, vpn)
+            victim.alive = False
+            events += kill
+            if victim is p:
+                return events, None
 
     def _handle_read(self, p, vpn):
         vma = self._vma_at(p, vpn)
@@ -625,25 +635,20 @@ class Kernel:
         pfn = int(p._pfn[vpn])
         if pfn != NOT_PRESENT:
             return [], self.content(pfn)
-        events = []
-        while True:
+        def attempt():
             if vma.shared:
-                ev = self._fault_in_shared(p, vpn, vma, write=False)
-            else:
-                span = self._chunk(vpn) if vma.huge else slice(vpn, vpn + 1)
-                todo = p._pfn[span] == NOT_PRESENT
-                p._pfn[span] = np.where(todo, ZERO_PFN, p._pfn[span])
-                where = f"VP{vpn}" if not vma.huge else f"huge VP{span.start}..VP{span.stop - 1}"
-                ev = [Event("zero_map", p.pid, vpn, ZERO_PFN, None,
-                            f"page fault: read of untouched {where}; map the shared zero page "
-                            f"read-only (no frame used, RSS unchanged)")]
-            if ev is not None:
-                break
-            victim, kill = self._out_of_memory(p, vpn)
-            victim.alive = False
-            events += kill
-            if victim is p:
-                return events, None
+                return self._fault_in_shared(p, vpn, vma, write=False)
+            span = self._chunk(vpn) if vma.huge else slice(vpn, vpn + 1)
+            todo = p._pfn[span] == NOT_PRESENT
+            p._pfn[span] = np.where(todo, ZERO_PFN, p._pfn[span])
+            where = f"VP{vpn}" if not vma.huge else f"huge VP{span.start}..VP{span.stop - 1}"
+            return [Event("zero_map", p.pid, vpn, ZERO_PFN, None,
+                          f"page fault: read of untouched {where}; map the shared zero page "
+                          f"read-only (no frame used, RSS unchanged)")]
+
+        events, ev = self._retry_after_oom(p, vpn, attempt)
+        if ev is None:
+            return events, None
         p.minor_faults += 1
         return events + ev, self.content(int(p._pfn[vpn]))
 

@@ -168,8 +168,8 @@ CHAPTERS["01-fork"] = [
     The lab starts with a parent that owns three pages, `VP0`..`VP2`, in frames
     `PF0`..`PF2`, each with `rc=1`. Press **fork**. Look at three things: the child's
     page table, the `rc` of each frame, and whether the entries are still writable
-    (`RW`) or read-only (`RO`). Then press **write** on the parent's `VP1`, and
-    compare with what you predicted.
+    (`RW`) or read-only (`RO`). Then, with the parent still selected, set **page VP**
+    to 1 and press **write**, and compare with what you predicted.
     """),
     code("""
     import cowlab
@@ -750,8 +750,9 @@ CHAPTERS["05-overcommit"] = [
 
     A small version: 16 frames, a 6-page parent, mode 2 with ratio 50, so the kernel
     will commit at most 8 pages. Press **fork** and read the log. Then set
-    **overcommit** to `1: always`, press **reset**, and fork again. Under which mode
-    would writing every page of both processes still fit in 16 frames?
+    **overcommit** to `1: always`, press **reset**, and fork again. Will writing all
+    six pages of the child fit in the 16 frames? Try it. How big a parent would make
+    the same writes end with the OOM killer?
     """),
     code("""
     import cowlab

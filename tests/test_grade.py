@@ -211,6 +211,8 @@ def test_missing_student_cell_and_unknown_assignment_say_what_to_fix(batch):
 def test_snooping_for_the_graders_files_finds_nothing(batch):
     with open(ms.SPY_REPORT) as f:       # the spy ran, and wrote down what it saw
         seen = json.load(f)
+    assert "found" in seen and seen["files_read"] > 0, "the spy did not finish looking"
+    assert seen["found"] == {}
     assert set(seen["cwd_files"]) <= {"submission.ipynb", ".kernel.json", ".kernel.log"}
     assert not any("EXPECT" in k or "SOLUTION" in k or "ANSWER" in k for k in seen["env"])
     for r in rows_of(batch, "spy").values():

@@ -197,23 +197,33 @@ def strip_markers(source):
                      if ln.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
 
 
-SPY = '''import glob, json, os, sys
+SPY = '''import glob, json, os, sys, time
 FOUND, seen = {}, {}
 seen["cwd"] = os.getcwd()
 seen["cwd_files"] = sorted(os.listdir("."))
 seen["env"] = sorted(os.environ)
+try:
+    seen["parent_cmdline"] = open("/proc/%d/cmdline" % os.getppid()).read().split("\\0")
+except OSError as e:
+    seen["parent_cmdline"] = "refused: " + type(e).__name__
+with open("REPORT", "w") as f:
+    json.dump(seen, f)
+# then look for answers in files nearby, for at most 4 s (well inside the cell's limit)
+stop = time.monotonic() + 4
 places = ["*", "../*", "/tmp/*", "/tmp/*/*", "/proc/%d/cwd/*" % os.getppid()]
-readable = []
+readable = 0
 for pattern in places:
     for path in glob.glob(pattern):
+        if time.monotonic() > stop:
+            break
         if not os.path.isfile(path):        # a FIFO would block the read
             continue
         try:
             with open(path, errors="replace") as f:
-                text = f.read(1_000_000)
+                text = f.read(200_000)
         except OSError:
             continue
-        readable.append(path)
+        readable += 1
         for qid in ["q%d" % i for i in range(1, 10)]:
             for key in ('"%s": ' % qid, "'%s': " % qid):
                 at = text.find(key)
@@ -222,14 +232,7 @@ for pattern in places:
                         FOUND.setdefault(qid, json.loads(text[at + len(key):].split(",")[0].split("}")[0]))
                     except ValueError:
                         pass
-try:
-    seen["parent_cmdline"] = open("/proc/%d/cmdline" % os.getppid()).read().split("\\0")
-except OSError as e:
-    seen["parent_cmdline"] = "refused: " + type(e).__name__
-try:
-    seen["parent_fds"] = os.listdir("/proc/%d/fd" % os.getppid())
-except OSError as e:
-    seen["parent_fds"] = "refused: " + type(e).__name__
+seen["files_read"] = readable
 seen["found"] = FOUND
 with open("REPORT", "w") as f:
     json.dump(seen, f)'''

@@ -18,7 +18,8 @@ BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 STUDENT_PLACEHOLDER = "your-id"
 ANSWER_PLACEHOLDER = "{qid} = None  # YOUR ANSWER"
-CODE_STUB = ['{indent}# YOUR CODE HERE', '{indent}raise NotImplementedError("write your answer here")']
+CODE_STUB = ['{indent}# YOUR CODE HERE',
+             '{indent}raise NotImplementedError("write your answer here")']
 MARKDOWN_PLACEHOLDER = "YOUR ANSWER HERE"
 NOTEBOOK_GLOB = "[0-9][0-9]-*.ipynb"
 

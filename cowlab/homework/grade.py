@@ -207,7 +207,8 @@ def build_plan(original, submitted, student, qids):
         section = section_of(cell, qids) or section
         if cell.cell_type == "code":
             if is_student_cell(cell):
-                steps.append(dict(code=f"STUDENT = {student!r}", owner=None, what="the STUDENT cell"))
+                steps.append(dict(code=f"STUDENT = {student!r}", owner=None,
+                                  what="the STUDENT cell"))
             elif is_answer_cell(cell):
                 qid = cowlab_meta(cell).get("question") or gid
                 mine = theirs.get(gid)
@@ -216,7 +217,8 @@ def build_plan(original, submitted, student, qids):
                     steps.append(dict(code=mine.source, owner=qid, answer=qid,
                                       what=f"your answer cell for {qid}"))
                 else:   # the cell lost its metadata or was deleted: an added cell may bind qid
-                    bound = [src for group in extras.values() for src in group if binds(src, qid)]
+                    bound = [src for group in extras.values() for src in group
+                             if binds(src, qid)]
                     answers[qid] = bound[-1] if bound else cell.source
             elif not is_check_cell(cell):
                 steps.append(dict(code=cell.source, owner=section, locked=True,
@@ -246,7 +248,8 @@ def binds(source, name):
 def is_placeholder(source, original_source):
     """A blank answer: what `cowlab assign` wrote, an empty cell, or `qN = None`."""
     def norm(s):
-        return [ln.strip() for ln in s.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+        return [ln.strip() for ln in s.splitlines()
+                if ln.strip() and not ln.strip().startswith("#")]
     mine = norm(source)
     return not mine or mine == norm(original_source) or (
         len(mine) == 1 and re.fullmatch(r"\w+\s*=\s*None(\s*#.*)?", mine[0]) is not None)
@@ -286,7 +289,7 @@ def fail(step, result, failures, notes):
 
 
 def recover(box, done, timeout, failures, notes):
-    """A fresh kernel with every cell that ran fine so far run again (dropping any that now fail)."""
+    """A fresh kernel, with the cells that ran fine so far rerun (dropping any that now fail)."""
     while True:
         box.restart()
         for step in list(done):
@@ -367,7 +370,8 @@ def grade_worker(path, exercises, timeout, memory):
                     continue
                 state, value, result = extract(box, qid, timeout)
                 if state is None:     # the answer itself hangs or kills the kernel
-                    fail(dict(owner=qid, what=f"reading your answer {qid}"), result, failures, notes)
+                    fail(dict(owner=qid, what=f"reading your answer {qid}"), result, failures,
+                         notes)
                     recover(box, done, timeout, failures, notes)
                     continue
                 values[qid] = [state, value]
@@ -380,8 +384,7 @@ def grade_worker(path, exercises, timeout, memory):
             if is_placeholder(source, placeholders.get(qid, "")):
                 code[qid] = ["unanswered", 0, "not yet answered"]
             else:
-                code[qid] = judge_code(assignment, qid, student, source, max(60, 6 * timeout),
-                                       memory, work)
+                code[qid] = judge_code(assignment, qid, student, source, timeout, memory, work)
     finally:
         runner.reap_descendants()
         shutil.rmtree(work, ignore_errors=True)
@@ -472,7 +475,8 @@ def judge_one(assignment, qid, student, value, most):
     try:
         status, points, message = bank.judge(assignment, qid, student, value)
     except Exception as e:
-        return 0, most, "invalid", f"invalid: the answer could not be judged ({type(e).__name__}: {e})"
+        return 0, most, "invalid", (f"invalid: the answer could not be judged "
+                                    f"({type(e).__name__}: {e})")
     if status not in ("correct", "wrong", "unanswered", "invalid"):
         status, points = "invalid", 0
     points = min(max(float(points or 0), 0.0), most) if status in ("correct", "wrong") else 0

@@ -57,8 +57,8 @@ def to_plain(value, where="answer"):
         if kind.__module__ == "numpy" and depth < 50:
             return convert(numpy_value(x), where, depth + 1)
         if kind not in (int, float, str, bool, type(None), list, tuple, dict):
-            raise ValueError(f"{where} is an object of type {kind.__name__}, not plain data; use int, float, "
-                             "str, bool, None, list or dict")
+            raise ValueError(f"{where} is an object of type {kind.__name__}, not plain data; "
+                             "use int, float, str, bool, None, list or dict")
         if kind is str and len(x) > 100000:
             raise ValueError(f"{where} is a string too long to be an answer")
         if kind in (list, tuple):
@@ -210,7 +210,7 @@ class CellResult:
 
 
 class Sandbox:
-    """One limited ipykernel in `cwd`; run cells with `run(code, timeout)`; `restart()`; `close()`."""
+    """One limited ipykernel in `cwd`: `run(code, timeout)`, `restart()`, `close()`."""
 
     def __init__(self, cwd, memory_mib=2048, startup_timeout=60):
         self.cwd, self.memory_mib, self.startup_timeout = cwd, memory_mib, startup_timeout

@@ -600,6 +600,10 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.timeout <= 0 or args.memory < 256 or args.jobs < 1:
         ap.error("--timeout must be > 0, --memory at least 256 (MiB), --jobs at least 1")
+    for path, kind in ((Path(args.out), "--out"), (Path(args.feedback or "."), "--feedback")):
+        if kind == "--out" and path.is_dir() or kind == "--feedback" and path.is_file():
+            ap.error(f"{kind} {path} is a {'directory' if path.is_dir() else 'file'}; "
+                     f"give {'a CSV file name' if kind == '--out' else 'a directory'}")
     runner.become_subreaper()
     progress = Progress(len(args.submissions))
     results = {}
@@ -617,12 +621,16 @@ def main(argv=None):
         for i, path in enumerate(args.submissions):
             pool.submit(job, i, path)
     rows = [r for i in range(len(args.submissions)) for r in results[i][0]]
-    write_csv(rows, args.out)
-    if args.feedback:
-        from .feedback import write_feedback
-        write_feedback(args.feedback, [(args.submissions[i], *results[i])
-                                       for i in range(len(args.submissions))])
     runner.reap_descendants()
+    try:
+        write_csv(rows, args.out)
+        if args.feedback:
+            from .feedback import write_feedback
+            write_feedback(args.feedback, [(args.submissions[i], *results[i])
+                                           for i in range(len(args.submissions))])
+    except OSError as e:
+        print(f"cowlab grade: cannot write the results: {e}", file=sys.stderr)
+        return 1
     bad = sum(1 for r in rows if r["status"] == "unreadable")
     print(f"cowlab grade: {len(args.submissions)} notebooks, {len(rows)} rows -> {args.out}"
           + (f" ({bad} unreadable)" if bad else ""), file=sys.stderr)

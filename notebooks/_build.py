@@ -546,14 +546,18 @@ CHAPTERS["03-refcounting"] = [
     page to `kalloc.c` and handle the write fault in `usertrap()`. The simplest correct
     handler **always copies** on a COW fault and lets `kfree()` free the old frame when
     its count reaches zero. Linux's `do_wp_page()` **reuses** the frame when the writer
-    is its last user. Same writes, both rules, side by side:
+    is its last user. The smallest case, a parent and one child that both write
+    `VP0`, under both rules side by side:
     """),
     code("""
     import contextlib, io
 
     with contextlib.redirect_stdout(io.StringIO()):     # the narration was shown above
-        linux, xv6 = writes_after_forks(3, "linux"), writes_after_forks(3, "xv6")
+        linux, xv6 = writes_after_forks(1, "linux"), writes_after_forks(1, "xv6")
     cowlab.draw([linux, xv6], titles=["Linux rules", "xv6-lab rules (always copy)"])
+    """),
+    md("""
+    And counting, for more and more sharers:
     """),
     code("""
     def count(k, kind):

@@ -144,10 +144,12 @@ test-nb:
 	echo "== nbval over:$$dirs"; \
 	$(PY) -m pytest --nbval $$dirs --nbval-current-env --nbval-sanitize-with $(SANITIZE) $(PYTEST_ARGS)
 
+# Every benchmark runs, even after one fails; the target then fails naming them.
 bench: setup
-	@shopt -s nullglob; files=(bench/*.py); \
+	@shopt -s nullglob; files=(bench/*.py); failed=""; \
 	if [ $${#files[@]} = 0 ]; then echo "== bench: no benchmarks in bench/ yet"; exit 0; fi; \
-	for f in "$${files[@]}"; do echo "== $$f"; $(PY) "$$f"; done
+	for f in "$${files[@]}"; do echo "== $$f"; $(PY) "$$f" || failed="$$failed $$f"; done; \
+	if [ -n "$$failed" ]; then echo "== bench: FAILED:$$failed" >&2; exit 1; fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -6,6 +6,7 @@ a notebook imports must be declared in both; the two commands must be wired the 
 README.md shows them.
 """
 import ast
+import importlib.metadata
 import json
 import os
 import re
@@ -459,16 +460,23 @@ def test_cowlab_command_is_installed():
 
 def test_wheel_carries_homework_data_and_license(tmp_path):
     """A non-editable install (pip install .) gets the homework data files too."""
+    setuptools = importlib.metadata.version("setuptools")
+    assert int(setuptools.split(".")[0]) >= 77, \
+        f"setuptools {setuptools} is too old to build cowlab: pip install -e '.[test]'"
     src = tmp_path / "src"
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    ignore = shutil.ignore_patterns("*.egg-info")     # __pycache__ kept: must stay out
     shutil.copytree(ROOT / "cowlab", src / "cowlab", ignore=ignore)
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, src / name)
     data = src / "cowlab" / "homework" / "data" / "probe-question.json"
     data.parent.mkdir(parents=True, exist_ok=True)
     data.write_text('{"probe": true}\n')
+    stale = src / "cowlab" / "homework" / "__pycache__" / "probe.cpython-311.pyc"
+    stale.parent.mkdir(exist_ok=True)
+    stale.write_bytes(b"not a real pyc")
     expected = {p.relative_to(src).as_posix() for p in (src / "cowlab" / "homework").rglob("*")
                 if p.is_file() and p.suffix not in (".py", ".pyc")}
+    assert "cowlab/homework/data/probe-question.json" in expected
 
     env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1")
     out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",

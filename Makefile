@@ -49,7 +49,7 @@ help:
 $(PY):
 	@test -n "$(PYTHON)" || { echo "make: no python3 on PATH; install Python >= 3.10" >&2; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { \
-	  echo "make: $(PYTHON) is Python $$($(PYTHON) -V 2>&1); cowlab needs >= 3.10:" \
+	  echo "make: $(PYTHON) is $$($(PYTHON) -V 2>&1); cowlab needs Python >= 3.10:" \
 	       "run make PYTHON=/path/to/python3.11 ..." >&2; exit 1; }
 	@echo "== creating $(VENV) with $(PYTHON) ($$($(PYTHON) -V 2>&1))"
 	@if ! $(PYTHON) -m venv $(VENV); then \

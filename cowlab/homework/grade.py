@@ -519,9 +519,9 @@ def run_worker(path, args, cells):
     env = dict(os.environ)
     env["PYTHONPATH"] = runner.package_root() + os.pathsep + env.get("PYTHONPATH", "")
     budget = 120 + args.timeout * 3 * (cells + 5) + max(60, 6 * args.timeout) * 4
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env, start_new_session=True)
-    with LOCK:
+    with LOCK:      # registered before the reaper of another job can see it as an orphan
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=env, start_new_session=True)
         LIVE_WORKERS.add(proc.pid)
     try:
         out, err = proc.communicate(timeout=budget)

@@ -412,6 +412,9 @@ def test_readme_shows_the_two_commands_first():
     text = (ROOT / "README.md").read_text()
     first_block = re.search(r"```[a-z]*\n(.*?)```", text, re.S)
     assert first_block, "README.md has no code block"
+    before = [l for l in text[:first_block.start()].splitlines() if l.strip()]
+    assert len(before) == 1 and before[0].startswith("# "), \
+        f"only the title may come before make lab / make test, found {before}"
     lines = [l.strip() for l in first_block.group(1).splitlines() if l.strip()]
     assert [l.split("#")[0].strip() for l in lines[:2]] == ["make lab", "make test"], lines
     assert text.index("make lab") < text.index("mybinder.org")

@@ -91,8 +91,10 @@ def notebook(name):
         cells.append(code(f'hw.ask("{q.id}")', f"{q.id}-ask", {"role": "ask", "question": q.id}))
         cells.append(code(answer_source(q), q.id, {"question": q.id, "role": "answer"},
                           points=q.points, solution=True, locked=False))
+        # nbgrader's "autograder tests" cell: under `nbgrader autograde` the check raises
+        # unless correct, so nbgrader awards these points exactly when cowlab grade would
         cells.append(code(f'hw.check("{q.id}", {q.id})', f"{q.id}-check",
-                          {"role": "check", "question": q.id}))
+                          {"role": "check", "question": q.id}, grade=True, points=q.points))
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["cowlab"] = {"assignment": name}
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",

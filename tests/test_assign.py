@@ -106,6 +106,11 @@ def test_cells_carry_nbgrader_metadata_matching_the_bank():
         ids = [c["metadata"]["nbgrader"]["grade_id"] for c in nb["cells"]
                if "nbgrader" in c["metadata"]]
         assert len(ids) == len(set(ids)) == len(nb["cells"]), f"{path.name}: grade_ids"
+        checks = [c for c in nb["cells"] if c["metadata"].get("cowlab", {}).get("role") == "check"]
+        for cell, q in zip(checks, questions):        # nbgrader "autograder tests" cells
+            ng = cell["metadata"]["nbgrader"]
+            assert (ng["grade_id"], ng["grade"], ng["points"], ng["locked"], ng["solution"]) \
+                == (f"{q.id}-check", True, q.points, True, False)
         for c in nb["cells"]:
             ng = c["metadata"]["nbgrader"]
             if ng["grade_id"] not in [q.id for q in questions] + ["student"]:

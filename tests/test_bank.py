@@ -293,3 +293,19 @@ def test_solutions_notebooks_are_what_the_bank_builds():
             [(c.id, c.cell_type, c.source, c.metadata) for c in fresh.cells], \
             f"solutions/{name}.ipynb is stale: run solutions/_build.py"
         assert not build.checks_not_correct(committed), "every check prints correct"
+
+
+def test_under_nbgrader_a_check_raises_unless_correct(monkeypatch, capsys):
+    """nbgrader awards a test cell's points when it runs without error: so it must fail."""
+    import pytest
+    from cowlab.homework import Homework, bank
+    hw = Homework("01-fork", "nb-student")
+    right = bank.expected("01-fork", "q1", "nb-student")
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    hw.check("q1", right)
+    for wrong in (None, "junk", right + 1):
+        with pytest.raises(AssertionError):
+            hw.check("q1", wrong)
+    monkeypatch.delenv("NBGRADER_EXECUTION")
+    hw.check("q1", right + 1)                        # students: one line, never an error
+    assert capsys.readouterr().out.splitlines()[-1].startswith("wrong")

@@ -215,3 +215,18 @@ def test_machine_primitives_refuse_misuse_clearly():
         m.kalloc()
     with pytest.raises(codex.OutOfMemory):
         m.kalloc()
+
+
+def test_an_answer_that_inherits_the_reference_or_a_suspect_gets_nothing(tmp_path):
+    """The reference and the bug-hunt kernels ship with the package; handing them in
+    (or a subclass with one line changed) is not writing the kernel."""
+    from cowlab.homework import grade
+    for base in ("ReferenceKernel", "_KernelMD"):
+        source = (f"from cowlab.homework.codex import {base}\n"
+                  f"class q1({base}):\n    pass\n")
+        status, points, message = grade.judge_code("07-code", "q1", "sly", source, 10, 1024,
+                                                   str(tmp_path))
+        assert (status, points) == ("invalid", 0), (base, status, message)
+        assert "subclass CowKernel" in message
+        with pytest.raises(TypeError):
+            codex.kernel_from_source(source, "q1")

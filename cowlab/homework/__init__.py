@@ -11,6 +11,7 @@ In a homework notebook:
 The bank (`bank.py`, `questions_*.py`) and the code exercises (`codex.py`) load on
 first use, so importing this package costs nothing.
 """
+import os
 
 
 class Homework:
@@ -40,8 +41,17 @@ class Homework:
               + bank.prompt(self.assignment, qid, self.student))
 
     def check(self, qid, value):
-        """Print one line of feedback; never raises (a broken answer is `invalid`)."""
-        print(self.feedback(qid, value))
+        """Print one line of feedback; never raises (a broken answer is `invalid`).
+
+        Under nbgrader (`nbgrader autograde` or `validate` set NBGRADER_EXECUTION), an
+        answer that is not correct raises AssertionError, since nbgrader awards a test
+        cell's points when it runs without error.
+        """
+        line = self.feedback(qid, value)
+        print(line)
+        if os.environ.get("NBGRADER_EXECUTION") in ("autograde", "validate") \
+                and line != "correct":
+            raise AssertionError(f"{qid}: {line}")
 
     def feedback(self, qid, value):
         from . import bank

@@ -686,11 +686,22 @@ def kernel_from_source(source, qid, namespace=None):
     ns = dict(PUBLIC)
     ns.update(namespace or {})
     exec(compile(source, "<answer>", "exec"), ns)
+    return answer_class(ns, qid)()
+
+
+def answer_class(ns, qid):
+    """The class the answer cell binds to qid, which must be the student's own work:
+    subclassing the reference kernel or a bug-hunt suspect hands in code they did not write."""
     cls = ns.get(qid)
     if not isinstance(cls, type):
         raise TypeError(f"the answer cell must define a class named {qid} "
                         f"(got {type(cls).__name__})")
-    return cls()
+    borrowed = [c.__name__ for c in cls.__mro__[1:]
+                if c not in (CowKernel, object) and c.__module__.startswith("cowlab")]
+    if borrowed:
+        raise TypeError(f"class {qid} must subclass CowKernel and write fork, write_fault "
+                        f"and copyout itself, not inherit them from {borrowed[0]}")
+    return cls
 
 
 def score_kernel(kernel, seed, points, public_only=False):

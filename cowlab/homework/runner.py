@@ -587,11 +587,7 @@ def code_student_main():
     try:
         ns = dict(codex.PUBLIC)
         exec(compile(source, "<answer>", "exec"), ns)
-        cls = ns.get(qid)
-        if not isinstance(cls, type):
-            raise TypeError(f"the answer cell must define a class named {qid} "
-                            f"(got {type(cls).__name__})")
-        kernel = cls()
+        kernel = codex.answer_class(ns, qid)()
     except SyntaxError as e:
         ch.send(["bad", f"syntax error on line {e.lineno} of the answer cell"])
         os._exit(0)

@@ -363,3 +363,14 @@ def test_shared_mapping_after_fork():
     assert r["child"]["after_fork"]["rss"] == 0                # fork copied no shared PTEs
     assert r["parent_reads_child_write"] == 9                  # no COW on MAP_SHARED
     assert_agrees(t)
+
+
+def test_fault_around_shortfall_is_documented_noise_but_excess_is_not():
+    """Fault-around may skip a neighbour it cannot lock (fewer kB mapped, a fault later);
+    mapping more than the model's window, or nothing at all, is still a difference."""
+    row = vsmodel.exact("child after reading VP0: rss (kB)", 32, 20)
+    assert vsmodel._fault_around_noise(row).verdict == "within documented noise"
+    for kernel in (36, 0):
+        assert vsmodel._fault_around_noise(row._replace(kernel=kernel)).verdict == "DIFFERS"
+    same = vsmodel.exact("child after reading VP0: rss (kB)", 32, 32)
+    assert vsmodel._fault_around_noise(same) == same

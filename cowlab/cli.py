@@ -5,7 +5,12 @@
     cowlab grade ...    grade submitted notebooks (cowlab.homework.grade)
 """
 import importlib
+import importlib.util
 import sys
+
+# Jupyter machinery the instructor's commands need (pip install 'cowlab[grade]').
+NEEDS = {"assign": ("nbformat", "nbclient", "ipykernel"),
+         "grade": ("nbformat", "nbclient", "jupyter_client", "ipykernel")}
 
 COMMANDS = {
     "sim": ("cowlab.sim", "random COW scenarios to predict, OSTEP style (-s SEED, -c)"),
@@ -28,6 +33,11 @@ def main(argv=None):
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
         print(f"cowlab: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    missing = [m for m in NEEDS.get(name, ()) if importlib.util.find_spec(m) is None]
+    if missing:
+        print(f"cowlab {name}: needs {', '.join(missing)}; install them with "
+              f"pip install 'cowlab[grade]'", file=sys.stderr)
         return 2
     module = importlib.import_module(COMMANDS[name][0])
     return module.main(rest) or 0

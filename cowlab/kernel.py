@@ -1040,19 +1040,25 @@ class Kernel:
         Shared vs Private follows the mapcount (PTEs); the zero page is not counted.
         """
         p = self._proc(p)
-        pfn = p._pfn[p._pfn >= 0]
-        mc = self._mapcount[pfn].astype(np.int64)
+        present = p._pfn >= 0
+        pfn = p._pfn[present]
+        mc = self._mapcount[pfn]
         dirty = self._dirty[pfn]
         kb = self.page_size // 1024
-        pss_shift = 12                               # as fs/proc/task_mmu.c
-        pss = int(np.sum((self.page_size << pss_shift) // np.maximum(mc, 1))) >> (pss_shift + 10)
-        huge = np.count_nonzero(p._pmd & (p._pfn >= 0))
-        return Stats(rss=len(pfn) * kb, pss=pss,
-                     shared_clean=int(np.count_nonzero((mc > 1) & ~dirty)) * kb,
-                     shared_dirty=int(np.count_nonzero((mc > 1) & dirty)) * kb,
-                     private_clean=int(np.count_nonzero((mc == 1) & ~dirty)) * kb,
-                     private_dirty=int(np.count_nonzero((mc == 1) & dirty)) * kb,
-                     anon_huge=int(huge) * kb,
+        # Pss as fs/proc/task_mmu.c: page_size/mapcount per page in fixed point, summed
+        # by mapcount (a frame's mappers share it equally), then truncated to kB
+        pss_shift = 12
+        by_mc = np.bincount(mc, minlength=2)
+        pss = sum(int(n) * ((self.page_size << pss_shift) // max(m, 1))
+                  for m, n in enumerate(by_mc.tolist()) if n)
+        shared_dirty = int(np.count_nonzero(dirty[mc > 1]))
+        private_dirty = int(np.count_nonzero(dirty[mc == 1]))
+        return Stats(rss=len(pfn) * kb, pss=pss >> (pss_shift + 10),
+                     shared_clean=(int(by_mc[2:].sum()) - shared_dirty) * kb,
+                     shared_dirty=shared_dirty * kb,
+                     private_clean=(int(by_mc[1]) - private_dirty) * kb,
+                     private_dirty=private_dirty * kb,
+                     anon_huge=int(np.count_nonzero(p._pmd & present)) * kb,
                      minor_faults=p.minor_faults)
 
     def meminfo(self):

@@ -16,6 +16,10 @@ from collections import Counter, namedtuple
 
 import numpy as np
 
+from . import commit, proc
+from .commit import pages_str
+from .proc import Stats  # noqa: F401  (re-exported: k.stats() returns one)
+
 ZERO_PFN = -1        # the shared zero page: outside 0..ram_pages-1, refcount 0
 NOT_PRESENT = -2     # no PTE: the page was never touched (or was dropped)
 MAX_VPN = 1 << 35    # 47-bit user address space with 4 KiB pages
@@ -36,16 +40,6 @@ Region.__doc__ = "A mapped range of virtual pages (a VMA): start vpn, length in 
 PageTable = namedtuple("PageTable", "pfn writable cow mapped")
 PageTable.__doc__ = "Copies of a process's page-table arrays, indexed by vpn."
 _Vma = namedtuple("_Vma", "start shared huge writable obj")
-
-
-class Stats(dict):
-    """A dict whose keys also read as attributes: `s["rss"] == s.rss`."""
-
-    def __getattr__(self, name):
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
 
 
 class Snapshot:
@@ -117,10 +111,6 @@ def _clone(value):
 
 def _is_int(x):
     return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
-
-
-def _pages_str(n):
-    return f"{n} page" if n == 1 else f"{n} pages"
 
 
 class Kernel:
@@ -364,33 +354,12 @@ class Kernel:
 
     # ------------------------------------------------------------------ commit accounting
     def commit_limit_pages(self):
-        """CommitLimit as mm/util.c computes it (hugetlb pages and reserves left out)."""
-        if self.overcommit_kbytes:
-            allowed = self.overcommit_kbytes // (self.page_size // 1024)
-        else:
-            allowed = self.ram_pages * self.overcommit_ratio // 100
-        return allowed + self.swap_pages
+        """CommitLimit in pages (see cowlab.commit)."""
+        return commit.commit_limit_pages(self)
 
     def committed_pages(self):
-        """Committed_AS: private writable mappings of live processes + live shared objects."""
-        return sum(p._charge for p in self._procs if p.alive) + sum(self._obj_charge)
-
-    def _vm_enough_memory(self, pages, released=0):
-        """None if `pages` more may be committed, else why not (__vm_enough_memory)."""
-        mode = self.overcommit_memory
-        if mode == 1 or pages == 0:
-            return None
-        if mode == 0:
-            if pages > self.ram_pages + self.swap_pages:
-                return (f"a single request of {_pages_str(pages)} is larger than RAM + swap "
-                        f"({self.ram_pages + self.swap_pages} pages; overcommit mode 0)")
-            return None
-        committed = self.committed_pages() - released
-        limit = self.commit_limit_pages()
-        if committed + pages > limit:
-            return (f"Committed_AS {committed} + {pages} pages would exceed CommitLimit "
-                    f"{limit} pages (overcommit mode 2)")
-        return None
+        """Committed_AS in pages (see cowlab.commit)."""
+        return commit.committed_pages(self)
 
     def _refuse(self, p_or_pid, what, why):
         pid = p_or_pid.pid if isinstance(p_or_pid, Process) else p_or_pid
@@ -413,7 +382,7 @@ class Kernel:
         victim = self._oom_victim()
         text = (f"out of memory: no free frame for {faulting.name}'s fault on VP{vpn}; "
                 f"the OOM killer kills {victim.name} (pid {victim.pid}), the largest RSS "
-                f"({_pages_str(self._rss_pages(victim))})")
+                f"({pages_str(self._rss_pages(victim))})")
         return victim, [Event("oom_kill", victim.pid, vpn, None, None, text)] + \
             self._teardown(victim, "killed by the OOM killer")
 
@@ -665,7 +634,7 @@ class Kernel:
         if pages + self.huge_pages > MAX_SPAN:
             raise ValueError(f"spawn at most {MAX_SPAN - self.huge_pages:,} pages")
         pid = len(self._procs) + 1
-        why = self._vm_enough_memory(pages)
+        why = commit.vm_enough_memory(self, pages)
         if why:
             raise self._refuse(None, f"spawn {name}", why)
         p = Process(self, pid, name)
@@ -718,7 +687,7 @@ class Kernel:
         charge, runs = 0, self._runs(np.where(charge_mask, ids, -1))
         pid = len(self._procs) + 1
         for pages in runs:
-            why = self._vm_enough_memory(pages, released=-charge)
+            why = commit.vm_enough_memory(self, pages, released=-charge)
             if why:
                 raise self._refuse(p, f"fork of {p.name} (pid {p.pid})", why)
             charge += pages
@@ -953,9 +922,9 @@ class Kernel:
                              "use huge=True with shared=False")
         self._check_room(p, pages)
         if writable or shared:
-            why = self._vm_enough_memory(pages)
+            why = commit.vm_enough_memory(self, pages)
             if why:
-                raise self._refuse(p, f"mmap of {_pages_str(pages)}", why)
+                raise self._refuse(p, f"mmap of {pages_str(pages)}", why)
         start = self._add_region(p, pages, bool(shared), bool(huge), bool(writable))
         if populate:
             self._populate(p, start, pages)
@@ -992,7 +961,7 @@ class Kernel:
             raise TypeError(f"name must be a non-empty string such as 'ls', got {name!r}")
         if pages + self.huge_pages > MAX_SPAN:
             raise ValueError(f"exec images hold at most {MAX_SPAN - self.huge_pages:,} pages")
-        why = self._vm_enough_memory(pages, released=p._charge)
+        why = commit.vm_enough_memory(self, pages, released=p._charge)
         if why:
             raise self._refuse(p, f"exec by {p.name} (pid {p.pid})", why)
         before = len(self.events)
@@ -1001,7 +970,7 @@ class Kernel:
         p.name = name or p.name
         self.events.append(Event("exec", p.pid, None, None, None,
                                  f"exec: {old} (pid {p.pid}) drops its {n:,} page-table "
-                                 f"entries and starts a fresh {_pages_str(pages)} image"
+                                 f"entries and starts a fresh {pages_str(pages)} image"
                                  + (f" as {p.name}" if p.name != old else "")))
         self.events += self._teardown(p, "exec dropped it")
         if pages:
@@ -1039,35 +1008,11 @@ class Kernel:
 
         Shared vs Private follows the mapcount (PTEs); the zero page is not counted.
         """
-        p = self._proc(p)
-        present = p._pfn >= 0
-        pfn = p._pfn[present]
-        mc = self._mapcount[pfn]
-        dirty = self._dirty[pfn]
-        kb = self.page_size // 1024
-        # Pss as fs/proc/task_mmu.c: page_size/mapcount per page in fixed point, summed
-        # by mapcount (a frame's mappers share it equally), then truncated to kB
-        pss_shift = 12
-        by_mc = np.bincount(mc, minlength=2)
-        pss = sum(int(n) * ((self.page_size << pss_shift) // max(m, 1))
-                  for m, n in enumerate(by_mc.tolist()) if n)
-        shared_dirty = int(np.count_nonzero(dirty[mc > 1]))
-        private_dirty = int(np.count_nonzero(dirty[mc == 1]))
-        return Stats(rss=len(pfn) * kb, pss=pss >> (pss_shift + 10),
-                     shared_clean=(int(by_mc[2:].sum()) - shared_dirty) * kb,
-                     shared_dirty=shared_dirty * kb,
-                     private_clean=(int(by_mc[1]) - private_dirty) * kb,
-                     private_dirty=private_dirty * kb,
-                     anon_huge=int(np.count_nonzero(p._pmd & present)) * kb,
-                     minor_faults=p.minor_faults)
+        return proc.smaps(self, self._proc(p))
 
     def meminfo(self):
         """/proc/meminfo's memory and commit lines, in kB."""
-        kb = self.page_size // 1024
-        return Stats(mem_total=self.ram_pages * kb, mem_free=self._nfree * kb,
-                     swap_total=self.swap_pages * kb,
-                     commit_limit=self.commit_limit_pages() * kb,
-                     committed_as=self.committed_pages() * kb)
+        return proc.meminfo(self)
 
     # ------------------------------------------------------------------ the rest
     @property

@@ -840,11 +840,17 @@ class Kernel:
                 inside = rest < p.span
                 ids = np.full(len(rest), -1, np.int32)
                 ids[inside] = p._vma[rest[inside]]
-            bad = np.flatnonzero(special[ids] | (ids < 0))
+            care = special[ids] | (ids < 0)
+            bad = np.flatnonzero(care)
             stop = int(bad[0]) if len(bad) else len(rest)
-            if stop == 0:                       # the next write is special: do it alone
-                one(rest[0])
-                pos += 1
+            if stop == 0:                       # a run of special writes: one by one
+                normal = np.flatnonzero(~care)
+                run = int(normal[0]) if len(normal) else len(rest)
+                for v in rest[:run].tolist():
+                    one(v)
+                    if not p.alive:
+                        break
+                pos += run
                 continue
             u, first = self._first_occurrences(rest[:stop])
             pfn = p._pfn[u]

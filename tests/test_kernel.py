@@ -483,3 +483,25 @@ def test_read_fault_on_a_shared_page_maps_its_neighbours_in_memory():
     assert k.write(c, s + 5, 2) == [] and k.stats(c).minor_faults == 1
     k.write(c, s + 17, 3)                              # a hole: a write fault, no fault-around
     assert k.stats(c).minor_faults == 2 and k.stats(c).rss == 11 * 4
+
+
+def test_write_many_over_shared_and_huge_regions_equals_writes_one_by_one():
+    rng = np.random.default_rng(3)
+    k1, k2 = Kernel(ram_pages=4096), Kernel(ram_pages=4096)
+    for k in (k1, k2):
+        p = k.spawn("parent", pages=4)
+        k.mmap(p, 6, shared=True)
+        k.mmap(p, 1024, huge=True)
+        k.fork(p)
+    mapped = np.concatenate([np.arange(10), np.arange(512, 1536)])   # huge: 2 MiB aligned
+    vpns = np.concatenate([rng.integers(0, 10, 30), rng.integers(512, 1536, 300),
+                           rng.choice(mapped, 100)])
+    for pid in (1, 2):
+        k1.write_many(pid, vpns, value=pid)
+        for v in vpns:
+            k2.write(pid, int(v), pid)
+    for pid in (1, 2):
+        pt1, pt2 = k1.page_table(pid), k2.page_table(pid)
+        assert np.array_equal(pt1.pfn, pt2.pfn) and np.array_equal(pt1.writable, pt2.writable)
+        assert k1.stats(pid) == k2.stats(pid)
+    assert np.array_equal(k1.refcounts(), k2.refcounts())

@@ -16,138 +16,12 @@ with what the kernel measured. A row's verdict is one of
 
 so the verdict column reads the same on any Linux box whenever the model holds.
 """
-import html
-from collections import namedtuple
-
 import numpy as np
 
-from . import (NOISE_FAULTS, PAGE_SIZE, HPAGE_SIZE, EXPERIMENTS, Unavailable, _kernel_release,
-               cow_writes, exec_vs_write, fork_cost, frames, madvise_fork, overcommit,
-               shared_fork, thp, zero_page)
-
-Row = namedtuple("Row", "quantity model kernel verdict note needs_root")
-
-STATS = ("rss", "pss", "shared_dirty", "private_dirty")
-KB = PAGE_SIZE // 1024
-
-
-def _kernel(ram_pages, **kw):
-    """A model kernel with this machine's page size (imported late: cowlab.real stays light)."""
-    from ..kernel import Kernel
-    return Kernel(ram_pages=ram_pages, page_size=PAGE_SIZE, **kw)
-
-
-# ---------------------------------------------------------------------------- the table
-class Comparison:
-    """Predicted vs measured, one verdict per row; `ok` is False if any row DIFFERS."""
-
-    def __init__(self, experiment, rows, measured, notes=()):
-        self.experiment = experiment
-        self.rows = list(rows)
-        self.measured = measured           # the kernel's raw figures (a dict)
-        self.notes = list(notes)
-
-    @property
-    def ok(self):
-        return not self.differs()
-
-    def differs(self):
-        return [r for r in self.rows if r.verdict == "DIFFERS"]
-
-    def verdicts(self):
-        return {r.quantity: r.verdict for r in self.rows}
-
-    def summary(self, needs_root=True, measured=False):
-        """One line per row: the quantity and its verdict, no numbers (what nbval compares).
-
-        needs_root=False leaves out the rows that need PFNs; measured=False the timings.
-        """
-        lines = [f"{self.experiment}: {'model and kernel agree' if self.ok else 'DIFFERS'}"]
-        for r in self.rows:
-            if (r.needs_root and not needs_root) or (r.verdict == "measured" and not measured):
-                continue
-            lines.append(f"  {r.quantity}: {r.verdict}")
-        return "\n".join(lines)
-
-    def __str__(self):
-        head = ("quantity", "model", "kernel", "verdict")
-        cells = [head] + [(r.quantity, _fmt(r.model), _fmt(r.kernel), r.verdict)
-                          for r in self.rows]
-        width = [max(len(c[i]) for c in cells) for i in range(4)]
-        out = [f"{self.experiment}: model vs this kernel"]
-        for i, c in enumerate(cells):
-            out.append("  ".join(s.ljust(w) for s, w in zip(c, width)).rstrip())
-            if i == 0:
-                out.append("  ".join("-" * w for w in width))
-        notes = [f"  {r.quantity}: {r.note}" for r in self.rows if r.note]
-        if notes or self.notes:
-            out += ["notes:"] + notes + [f"  {n}" for n in self.notes]
-        return "\n".join(out)
-
-    __repr__ = __str__
-
-    def _repr_html_(self):
-        colour = {"DIFFERS": "#cf222e", "hidden": "#9a6700", "measured": "#57606a"}
-        rows = []
-        for r in self.rows:
-            c = colour.get(r.verdict, "#1a7f37")
-            title = f' title="{html.escape(r.note)}"' if r.note else ""
-            rows.append(f"<tr{title}><td style='text-align:left'>{html.escape(r.quantity)}</td>"
-                        f"<td>{html.escape(_fmt(r.model))}</td>"
-                        f"<td>{html.escape(_fmt(r.kernel))}</td>"
-                        f"<td style='color:{c}'>{html.escape(r.verdict)}</td></tr>")
-        notes = "".join(f"<li>{html.escape(r.quantity)}: {html.escape(r.note)}</li>"
-                        for r in self.rows if r.note)
-        notes += "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
-        return (f"<b>{html.escape(self.experiment)}</b>: model vs this kernel"
-                "<table><tr><th>quantity</th><th>model</th><th>kernel</th><th>verdict</th></tr>"
-                + "".join(rows) + "</table>" + (f"<ul>{notes}</ul>" if notes else ""))
-
-
-def _fmt(v):
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        return f"{v:,.1f}"
-    if isinstance(v, (list, tuple)):
-        return " ".join(_fmt(x) for x in v)
-    return "-" if v is None else str(v)
-
-
-def exact(quantity, model, kernel, note="", needs_root=False):
-    return Row(quantity, model, kernel, "matches" if model == kernel else "DIFFERS", note,
-               needs_root)
-
-
-def faults(quantity, model, kernel):
-    """A fault count: kernel is a cowlab.real.measured() dict.
-
-    CPython's noise can only add faults, so the kernel may count up to NOISE_FAULTS
-    more than the model, never fewer (unless the baseline subtracted was not zero).
-    Fewer faults than predicted is a real difference: the kernel did more per fault.
-    """
-    net = kernel["faults"]
-    ok = model - kernel["baseline"] <= net <= model + NOISE_FAULTS
-    note = (f"raw {kernel['raw']} - baseline {kernel['baseline']} (CPython's own); "
-            f"warm-up faults, not counted: {kernel['warmup']}")
-    return Row(quantity, model, net, "matches within noise" if ok else "DIFFERS", note, False)
-
-
-def frame_fact(quantity, model, kernel):
-    """A fact about PFNs: 'hidden' when pagemap showed no PFNs (non-root)."""
-    if kernel is None:
-        return Row(quantity, model, "hidden", "hidden",
-                   "pagemap shows PFNs only to root (CAP_SYS_ADMIN)", True)
-    return exact(quantity, model, kernel, needs_root=True)
-
-
-def measured(quantity, kernel, model=None, note=""):
-    return Row(quantity, model, kernel, "measured", note, False)
-
-
-def stat_rows(label, model, kernel, fields=STATS):
-    return [exact(f"{label}: {f} (kB)", int(model[f]), int(kernel[f])) for f in fields]
-
+from . import (EXPERIMENTS, cow_writes, exec_vs_write, frames, madvise_fork, shared_fork,
+               zero_page)
+from .table import (KB, STATS, Comparison, Row, _fmt, _kernel, exact, faults, frame_fact,
+                    measured, stat_rows)
 
 # ---------------------------------------------------------------------------- cow_writes
 def _model_cow_writes(pages, writes, writer):
@@ -384,95 +258,6 @@ def _compare_exec_vs_write(pages=64):
                        "read-only since fork) but copies nothing"])
 
 
-# ---------------------------------------------------------------------------- thp
-def _model_thp(write_vpn):
-    n = HPAGE_SIZE // PAGE_SIZE
-    mode = "split" if _kernel_release() >= (5, 8) else "copy"
-    k = _kernel(3 * n + 16, thp=mode)
-    p = k.spawn("parent", pages=0)
-    s = k.mmap(p, n, huge=True)
-    k.write_many(p, s + np.arange(n), 1)
-    touch = p.minor_faults
-    before = k.stats(p)
-    c = k.fork(p)
-    cb = k.stats(c)
-    k.write(c, s + write_vpn, 2)
-    out = {"mode": mode, "touch_faults": touch, "parent_before_fork": before,
-           "child": {"before": cb, "faults": c.minor_faults, "after": k.stats(c)},
-           "parent_after_child_write": k.stats(p)}
-    k.exit(c)
-    f0 = p.minor_faults
-    out["kinds"] = [e.kind for e in k.write(p, s + write_vpn, 3)]
-    out["parent_writes_after_exit"] = p.minor_faults - f0
-    out["parent_at_end"] = k.stats(p)
-    return out
-
-
-def _compare_thp(write_vpn=5):
-    real = thp(write_vpn)
-    m = _model_thp(write_vpn)
-    fields = ("rss", "shared_dirty", "private_dirty", "anon_huge")
-    rows = [faults(f"touch all {HPAGE_SIZE // PAGE_SIZE} pages of the 2 MiB page: faults",
-                   m["touch_faults"], real["touch_faults"])]
-    rows += stat_rows("parent before fork", m["parent_before_fork"], real["parent_before_fork"],
-                      fields)
-    rows += stat_rows("child after fork", m["child"]["before"], real["child"]["before"], fields)
-    rows.append(faults(f"child writes VP{write_vpn}: faults", m["child"]["faults"],
-                       real["child"]["faults"]))
-    rows += stat_rows("child after its write", m["child"]["after"], real["child"]["after"], fields)
-    rows += stat_rows("parent after the child's write", m["parent_after_child_write"],
-                      real["parent_after_child_write"], fields)
-    rows.append(faults(f"the child exits; the parent writes VP{write_vpn}: faults",
-                       m["parent_writes_after_exit"], real["parent_writes_after_exit"]))
-    rows += stat_rows("parent at the end", m["parent_at_end"], real["parent_at_end"], fields)
-    return Comparison("thp", rows, real, [f"model thp={m['mode']!r} for Linux "
-                                          f"{real['kernel']}; THP mode here: [{real['mode']}]",
-                                          f"model, the parent's last write: {m['kinds']}"])
-
-
-# ---------------------------------------------------------------------------- overcommit
-def _compare_overcommit():
-    real = overcommit()
-    mi, mode = real["meminfo"], real["overcommit_memory"]
-    rows = [exact("CommitLimit (kB): mm/util.c formula vs /proc/meminfo",
-                  real["commit_limit_computed"], mi["CommitLimit"],
-                  note="cowlab.real.commit_limit(): (RAM - hugetlb) * ratio/100 + swap, "
-                       "or overcommit_kbytes + swap")]
-    # The model counts RAM in frames; a 2 MiB frame keeps the tables small on any host.
-    big = 1 << 21
-    k = _kernel_scaled(mi["MemTotal"] * 1024 // big, mi["SwapTotal"] * 1024 // big, big,
-                       overcommit_memory=mode, overcommit_ratio=real["overcommit_ratio"],
-                       overcommit_kbytes=real["overcommit_kbytes"])
-    model_limit = k.meminfo()["commit_limit"]
-    slack = 2 * big // 1024 + mi["Hugetlb"]
-    rows.append(Row("CommitLimit (kB): model vs /proc/meminfo", model_limit, mi["CommitLimit"],
-                    "within documented noise" if abs(model_limit - mi["CommitLimit"]) <= slack
-                    else "DIFFERS",
-                    f"the model counts RAM in 2 MiB frames here (rounding up to 4 MiB) and "
-                    f"has no hugetlb pool ({mi['Hugetlb']} kB here)", False))
-    p = k.spawn("probe", pages=0)
-    try:
-        k.mmap(p, -(-real["probe"]["request_kb"] * 1024 // big))
-        refused = False
-    except OSError:
-        refused = True
-    label = "one private mmap of RAM + swap + 1 GiB refused"
-    if real["probe"]["refused"] is None:
-        rows.append(Row(label, refused, "not tried", "not measured", real["probe"]["errno"],
-                        False))
-    else:
-        rows.append(exact(label, refused, real["probe"]["refused"],
-                          note=f"overcommit_memory = {mode} here; never touched, so nothing "
-                               f"was used"))
-    return Comparison("overcommit", rows, real,
-                      ["read-only: no sysctl was changed; the kernel's small admin/user "
-                       "reserves in mode 2 are left out of the model"])
-
-
-def _kernel_scaled(ram_pages, swap_pages, page_size, **kw):
-    from ..kernel import Kernel
-    return Kernel(ram_pages=max(ram_pages, 1), swap_pages=swap_pages, page_size=page_size, **kw)
-
 
 # ---------------------------------------------------------------------------- madvise_fork
 def _model_madvise_fork(pages):
@@ -574,49 +359,31 @@ def _fault_around_noise(row):
                         note="fault-around skipped a neighbour it could not lock just then")
 
 
-# ---------------------------------------------------------------------------- fork_cost
-def _compare_fork_cost(sizes_mib=(16, 64, 256), repeats=7):
-    real = fork_cost(sizes_mib, repeats)
-    seen = real["child_after_fork"]
-    pages = seen["pages"]
-    k = _kernel(pages + 8)
-    p = k.spawn("parent", pages=pages)
-    free = k.free_frames()
-    c = k.fork(p)
-    copied = free - k.free_frames()
-    rows = [exact(f"fork of {pages} touched pages: frames copied", copied,
-                  seen["child"]["private_dirty"] // KB,
-                  note="kernel: the child's Private_Dirty right after fork, in pages")]
-    rows += stat_rows("child right after fork", k.stats(c), seen["child"],
-                      ("rss", "shared_dirty", "private_dirty"))
-    rows += [measured("fork: ns per 4 KiB page", real["fork_ns_per_page"], "a PTE copy"),
-             measured("eager copy: ns per page", real["copy_ns_per_page"], "a page copy"),
-             measured("fork: ms per GiB", real["fork_ms_per_gib"]),
-             measured("eager copy: ms per GiB", real["copy_ms_per_gib"]),
-             measured("fork of this process alone (ms)", real["base_fork_ms"],
-                      note="this Python process's own memory: subtracted from the slope")]
-    for r in real["sizes"]:
-        rows.append(measured(f"{r['mib']} MiB: fork / copy (ms)",
-                             [round(r["fork_ms"], 2), round(r["copy_ms"], 2)]))
-    return Comparison("fork_cost", rows, real,
-                      ["fork copies page-table entries, not pages: its cost grows with "
-                       "size, far below copying the memory"])
 
-
-_COMPARE = {"fork_cost": _compare_fork_cost, "cow_writes": _compare_cow_writes,
-            "frames": _compare_frames, "zero_page": _compare_zero_page,
-            "exec_vs_write": _compare_exec_vs_write, "thp": _compare_thp,
-            "overcommit": _compare_overcommit, "madvise_fork": _compare_madvise_fork,
-            "shared_fork": _compare_shared_fork}
-assert set(_COMPARE) == set(EXPERIMENTS)
+def _compare(name):
+    from . import vsmachine
+    local = {"cow_writes": _compare_cow_writes, "frames": _compare_frames,
+             "zero_page": _compare_zero_page, "exec_vs_write": _compare_exec_vs_write,
+             "madvise_fork": _compare_madvise_fork, "shared_fork": _compare_shared_fork}
+    return local.get(name) or getattr(vsmachine, f"_compare_{name}")
 
 
 def compare(experiment, **kwargs):
     """Run `experiment` (one of EXPERIMENTS) on the model and on this kernel."""
-    if experiment not in _COMPARE:
+    if experiment not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {experiment!r}; choose one of "
                          f"{', '.join(EXPERIMENTS)}")
-    return _COMPARE[experiment](**kwargs)
+    return _compare(experiment)(**kwargs)
 
 
-__all__ = ["compare", "Comparison", "Row", "Unavailable"]
+__all__ = ["compare", "Comparison", "Row", "exact", "faults", "frame_fact",
+           "measured", "stat_rows", "KB", "STATS", "_fmt"]
+
+
+def __getattr__(name):
+    """The machine-wide comparisons (thp, overcommit, fork_cost) live in vsmachine."""
+    if name.startswith(("_model_", "_compare_")):
+        from . import vsmachine
+        if hasattr(vsmachine, name):
+            return getattr(vsmachine, name)
+    raise AttributeError(f"module 'cowlab.real.vsmodel' has no attribute {name!r}")

@@ -32,16 +32,21 @@ class Mapping:
     huge=True aligns it to 2 MiB and asks for a transparent huge page (MADV_HUGEPAGE);
     otherwise MADV_NOHUGEPAGE keeps it in 4 KiB pages whatever THP's default is.
     shared=True makes it MAP_SHARED instead (no COW: for shared_fork only).
+    fd maps that file (a memfd) instead of anonymous memory; the file must hold
+    pages + 1 pages (Python's mmap refuses to map past its end; the last is the guard).
     """
 
-    def __init__(self, pages, huge=False, shared=False):
+    def __init__(self, pages, huge=False, shared=False, fd=None):
         _require_linux()
         self.pages = _check_pages("pages", pages)
         self.length = self.pages * PAGE_SIZE
         pad = HPAGE_SIZE if huge else 0
         kind = mmap.MAP_SHARED if shared else mmap.MAP_PRIVATE     # never left to default
-        self._mm = mmap.mmap(-1, self.length + pad + PAGE_SIZE,
-                             flags=kind | mmap.MAP_ANONYMOUS)
+        if fd is None:
+            self._mm = mmap.mmap(-1, self.length + pad + PAGE_SIZE,
+                                 flags=kind | mmap.MAP_ANONYMOUS)
+        else:
+            self._mm = mmap.mmap(fd, self.length + PAGE_SIZE, flags=kind)
         base = _address(self._mm)
         off = (-base) % HPAGE_SIZE if huge else 0
         self.addr = base + off
@@ -70,6 +75,15 @@ class Mapping:
         """MADV_DONTFORK / MADV_WIPEONFORK ... on the whole mapping."""
         off = self.addr - _address(self._mm)
         self._mm.madvise(advice, off, self.length)
+
+    def mprotect(self, prot):
+        """mprotect(2) the whole mapping: "r" (PROT_READ) or "rw" (PROT_READ|PROT_WRITE)."""
+        bits = {"r": mmap.PROT_READ, "rw": mmap.PROT_READ | mmap.PROT_WRITE}
+        if prot not in bits:
+            raise ValueError(f"prot must be 'r' or 'rw', got {prot!r}")
+        if _libc().mprotect(self.addr, self.length, bits[prot]) != 0:
+            e = ctypes.get_errno()
+            raise OSError(e, f"mprotect({prot}): {os.strerror(e)}")
 
     def smaps(self):
         return smaps(self.addr, self.length)

@@ -21,7 +21,8 @@ def smaps(addr, length=None):
     """
     fields = {"Rss": "rss", "Pss": "pss", "Shared_Dirty": "shared_dirty",
               "Private_Dirty": "private_dirty", "Shared_Clean": "shared_clean",
-              "Private_Clean": "private_clean", "AnonHugePages": "anon_huge"}
+              "Private_Clean": "private_clean", "AnonHugePages": "anon_huge",
+              "Anonymous": "anonymous"}
     out, inside = None, False
     with open("/proc/self/smaps") as f:
         for line in f:

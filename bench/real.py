@@ -20,6 +20,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from cowlab import Kernel, real  # noqa: E402
+from cowlab.real.forkcost import _fork_cpu_ms  # noqa: E402
 
 
 def model_fork(pages, repeats):
@@ -48,7 +49,10 @@ def main(argv=None):
         return 0
     per_gib = (1 << 30) // real.PAGE_SIZE
     print(f"fork() on Linux {platform.release()} ({os.cpu_count()} CPUs), "
-          f"{real.PAGE_SIZE}-byte pages; medians of {args.repeats} runs")
+          f"{real.PAGE_SIZE}-byte pages; medians of {args.repeats} runs; "
+          f"load average {open('/proc/loadavg').read().split()[:3]}")
+    print("fork ms = CPU time of the forking thread in libc fork() (the page-table copy "
+          "runs there); waiting for a CPU is not counted")
     runs = {"4 KiB pages": real.fork_cost(args.sizes, args.repeats)}
     runs["MADV_DONTFORK"] = real.fork_cost(args.sizes, args.repeats, advice="dontfork")
     thp_ok, mode = real.thp_status()
@@ -67,6 +71,9 @@ def main(argv=None):
     for name, x in runs.items():
         print(f"fork, {name:<14} {x['fork_ns_per_page']:8.1f} ns per page   "
               f"{x['fork_ms_per_gib']:8.1f} ms per GiB")
+    if "2 MiB THP" in runs:
+        huge = [x["anon_huge_kb"] >> 10 for x in runs["2 MiB THP"]["sizes"]]
+        print(f"  (AnonHugePages of the THP mappings, MiB: {huge})")
     print(f"eager copy           {r['copy_ns_per_page']:8.1f} ns per page   "
           f"{r['copy_ms_per_gib']:8.1f} ms per GiB")
     print(f"fork / eager copy    {r['fork_ns_per_page'] / r['copy_ns_per_page']:8.2f}")
@@ -86,7 +93,35 @@ def main(argv=None):
           "a copy would take ~250 ms;")
     print(f"this machine: fork {r['fork_ms_per_gib']:.0f} ms per GiB of 4 KiB pages, "
           f"eager copy {r['copy_ms_per_gib']:.0f} ms per GiB")
+
+    print("\nwhat chapter 08 used to print: the wall clock around os.fork() (same sizes)")
+    for mib in args.sizes:
+        wall, cpu = old_vs_new(mib, args.repeats)
+        print(f"  {mib:>5} MiB  wall clock around os.fork() {wall:7.2f} ms   "
+              f"CPU time in libc fork() {cpu:7.2f} ms")
+    for py in (True, False):
+        f = real.exec_child_faults(4, python_fork=py)
+        how = "os.fork() (CPython's after-fork work)" if py else "libc fork() (no CPython hooks)"
+        print(f"child faults between fork and exec, {how}: {f['faults']}")
+    print(f"load average at the end: {open('/proc/loadavg').read().split()[:3]}")
     return 0
+
+
+def old_vs_new(mib, repeats):
+    """The old measure (wall clock around os.fork()) and the new one, same mapping, same run."""
+    def old():
+        t0 = time.perf_counter_ns()
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        t1 = time.perf_counter_ns()
+        os.waitpid(pid, 0)
+        return (t1 - t0) / 1e6
+    with real.Mapping((mib << 20) // real.PAGE_SIZE) as m:
+        m.view[::real.PAGE_SIZE] = 1
+        wall = float(np.median([old() for _ in range(repeats)]))
+        cpu = float(np.median([_fork_cpu_ms() for _ in range(repeats)]))
+    return wall, cpu
 
 
 if __name__ == "__main__":

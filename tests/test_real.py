@@ -492,3 +492,27 @@ def test_live_record_prints_its_needs_steps_and_facts():
     text = str(real.memfd_private())
     assert text.startswith("memfd_private (needs root)")
     assert "private writes C; faults 1" in text and "facts:" in text
+
+
+# ---------------------------------------------------------------------------- issue 12's figures
+def test_child_faults_between_fork_and_exec_are_cpythons_after_fork_work():
+    """The child's counter starts at 0 at fork; os.fork() adds CPython's own work on top
+    of what a bare libc fork() child takes before exec (no timing: fault counts)."""
+    py = real.exec_child_faults(runs=3)
+    bare = real.exec_child_faults(runs=3, python_fork=False)
+    assert len(py["faults"]) == 3 and min(bare["faults"]) > 0
+    assert py["median"] > bare["median"], (py, bare)
+    assert no_children_left()
+
+
+def test_fork_cost_thp_exposes_measured_lists_to_plot():
+    ok, why = real.thp_status()
+    if not ok:
+        with pytest.raises(real.Unavailable):
+            real.fork_cost_thp((2,), 1)
+        return
+    t = real.fork_cost_thp((4, 8), 2)
+    assert t["sizes_mib"] == [4, 8] and len(t["ms_4k"]) == len(t["ms_thp"]) == 2
+    assert all(kb > 0 for kb in t["anon_huge_kb"]), "no huge page at all: THP was not used"
+    assert "CPU time" in t["clock"]
+    assert no_children_left()

@@ -18,7 +18,6 @@ with the reason when this machine cannot run it. PFNs (pagemap) and mapcounts
 (or 1 and root); KSM needs root and /sys/kernel/mm/ksm (restored afterwards).
 """
 import ctypes
-import mmap
 import os
 import time
 

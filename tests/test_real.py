@@ -516,3 +516,20 @@ def test_fork_cost_thp_exposes_measured_lists_to_plot():
     assert all(kb > 0 for kb in t["anon_huge_kb"]), "no huge page at all: THP was not used"
     assert "CPU time" in t["clock"]
     assert no_children_left()
+
+
+def test_a_write_to_the_huge_zero_page_allocates_what_this_kernel_says():
+    """6.1 splits the huge zero PMD and allocates 4 KiB; Linux >= 6.14 (here 6.18)
+    allocates a whole 2 MiB THP on that write, so the next page is already there."""
+    if needs_root(real.huge_zero_page):
+        return
+    try:
+        f = four_runs(real.huge_zero_page)
+    except real.Unavailable as e:
+        assert "huge" in str(e) or "zero page" in str(e)
+        return
+    assert f["read_faults"] == 1 and f["read_maps_zero_page"] and f["rss_kb_after_read"] == 0
+    assert f["write_faults"] == 1
+    if real.machine._kernel_release() >= (6, 14):
+        assert f["rss_kb_after_write"] == f["anon_huge_kb_after_write"] == 2048
+        assert f["next_page_write_faults"] == 0

@@ -37,9 +37,9 @@ from .child import _Child, _Link, _pages_info
 from .experiments import (commit_limit, cow_writes, exec_vs_write, frames, madvise_fork,
                           overcommit, shared_fork, zero_page)
 from .forkcost import exec_child_faults, fork_cost, fork_cost_thp, thp, thp_status
-from .modern import (LIVE_FACTS, Live, fork_child_exits, io_uring_status, kpageflags,
-                     ksm_merge, ksm_status, mapcount, memfd_private, mprotect_reuse,
-                     pinned_fork, vmsplice_leak)
+from .modern import (LIVE_FACTS, Live, fork_child_exits, huge_zero_page, io_uring_status,
+                     kpageflags, ksm_merge, ksm_status, mapcount, memfd_private,
+                     mprotect_reuse, pinned_fork, vmsplice_leak)
 
 __all__ = ["available", "fork_cost", "cow_writes", "frames", "zero_page", "exec_vs_write",
            "thp", "overcommit", "madvise_fork", "shared_fork", "compare", "Comparison", "Mapping", "smaps",
@@ -48,7 +48,8 @@ __all__ = ["available", "fork_cost", "cow_writes", "frames", "zero_page", "exec_
            # modern COW, issue 13's live facts (cowlab.real.modern)
            "LIVE_FACTS", "Live", "fork_child_exits", "vmsplice_leak", "mprotect_reuse",
            "pinned_fork", "memfd_private", "ksm_merge", "mapcount", "kpageflags",
-           "io_uring_status", "ksm_status", "fork_cost_thp", "exec_child_faults"]
+           "io_uring_status", "ksm_status", "fork_cost_thp", "exec_child_faults",
+           "huge_zero_page"]
 
 
 EXPERIMENTS = ("fork_cost", "cow_writes", "frames", "zero_page", "exec_vs_write", "thp",

@@ -23,6 +23,13 @@ warm-up, the raw count and the baseline are all reported. The residue allowed is
 NOISE_FAULTS extra faults, never fewer than predicted (the tolerance `compare`
 applies; on the machine this was built on, 325 of 325 fault counts were exact).
 
+The package, a module per job: machine (is this Linux, how much memory),
+procfs (smaps, pagemap), mapping (a mapping we control), measure (fault counts),
+child (a forked child that is always reaped), experiments (chapter 08's), forkcost
+(fork's cost, THP, faults before exec), modern (issue 13's live facts: mapcount and
+refcount, pins, KSM, private file pages); table, vsmodel and vsmachine put the
+model beside each measurement.
+
 Importing this module reads nothing and forks nothing; Linux is checked when an
 experiment runs (elsewhere it raises `Unavailable` with what to do instead).
 """

@@ -541,3 +541,13 @@ def test_each_module_of_cowlab_real_stays_under_500_lines():
     sizes = {f: sum(1 for _ in open(os.path.join(pkg, f))) for f in os.listdir(pkg)
              if f.endswith(".py")}
     assert len(sizes) >= 10 and max(sizes.values()) < 500, sizes
+
+
+def test_map_noreserve_is_honoured_except_in_mode_2():
+    r = real.overcommit()
+    mode = r["overcommit_memory"]
+    if r["probe_noreserve"]["refused"] is None:          # ulimit -v: nothing to learn
+        assert "RLIMIT_AS" in r["probe_noreserve"]["errno"]
+        return
+    assert r["probe_noreserve"]["refused"] == (mode == 2), r
+    assert r["probe"]["refused"] == (mode != 1), r

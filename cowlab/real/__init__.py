@@ -43,9 +43,10 @@ from .measure import _count, measured
 from .child import _Child, _Link, _pages_info
 from .experiments import (commit_limit, cow_writes, exec_vs_write, frames, madvise_fork,
                           overcommit, shared_fork, zero_page)
-from .forkcost import exec_child_faults, fork_cost, fork_cost_thp, thp, thp_status
-from .modern import (LIVE_FACTS, Live, fork_child_exits, huge_zero_page, io_uring_status,
-                     kpageflags, ksm_merge, ksm_status, mapcount, memfd_private,
+from .forkcost import (exec_child_faults, fork_cost, fork_cost_thp, huge_zero_page, thp,
+                       thp_status)
+from .modern import (LIVE_FACTS, Live, fork_child_exits, io_uring_status, kpageflags,
+                     ksm_merge, ksm_status, live_facts, mapcount, memfd_private,
                      mprotect_reuse, pinned_fork, vmsplice_leak)
 
 __all__ = ["available", "fork_cost", "cow_writes", "frames", "zero_page", "exec_vs_write",
@@ -56,7 +57,7 @@ __all__ = ["available", "fork_cost", "cow_writes", "frames", "zero_page", "exec_
            "LIVE_FACTS", "Live", "fork_child_exits", "vmsplice_leak", "mprotect_reuse",
            "pinned_fork", "memfd_private", "ksm_merge", "mapcount", "kpageflags",
            "io_uring_status", "ksm_status", "fork_cost_thp", "exec_child_faults",
-           "huge_zero_page"]
+           "huge_zero_page", "live_facts"]
 
 
 EXPERIMENTS = ("fork_cost", "cow_writes", "frames", "zero_page", "exec_vs_write", "thp",

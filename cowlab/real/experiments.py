@@ -237,7 +237,8 @@ def overcommit():
 
     Never changes a sysctl. The probe asks for one private mapping larger than
     RAM + swap and never touches it: mode 0 refuses it (a single request beyond
-    RAM + swap), mode 1 grants it, mode 2 refuses it (beyond CommitLimit).
+    RAM + swap), mode 1 grants it, mode 2 refuses it (beyond CommitLimit). A second
+    probe adds MAP_NORESERVE: granted in modes 0 and 1, refused in mode 2.
     """
     _require_linux()
     vm = {name: _read_int(f"/proc/sys/vm/{name}")
@@ -246,24 +247,36 @@ def overcommit():
     computed = commit_limit(mi["MemTotal"], mi.get("SwapTotal", 0), mi.get("Hugetlb", 0),
                             vm["overcommit_ratio"], vm["overcommit_kbytes"])
     request_kb = mi["MemTotal"] + mi.get("SwapTotal", 0) + (1 << 20)
-    limit_as = resource.getrlimit(resource.RLIMIT_AS)[0]
-    if limit_as != resource.RLIM_INFINITY and request_kb * 1024 > limit_as:
-        # ulimit -v would refuse it before overcommit is asked: that proves nothing
-        refused, err = None, f"not tried: RLIMIT_AS is {limit_as >> 20} MiB (ulimit -v)"
-    else:
-        try:
-            probe = mmap.mmap(-1, request_kb * 1024,
-                              flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-        except OSError as e:
-            refused, err = True, errno.errorcode.get(e.errno, str(e.errno))
-        else:
-            probe.close()              # never touched: no memory was used
-            refused, err = False, None
+    refused, err = _probe(request_kb, 0)
+    noreserve = _probe(request_kb, MAP_NORESERVE)
     return {"experiment": "overcommit", **vm,
             "meminfo": {k: mi.get(k, 0) for k in ("MemTotal", "SwapTotal", "Hugetlb",
                                                    "CommitLimit", "Committed_AS")},
             "commit_limit_computed": computed,
-            "probe": {"request_kb": request_kb, "refused": refused, "errno": err}}
+            "probe": {"request_kb": request_kb, "refused": refused, "errno": err},
+            "probe_noreserve": {"refused": noreserve[0], "errno": noreserve[1]}}
+
+
+MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000)     # asm-generic/mman.h
+
+
+def _probe(request_kb, extra_flags):
+    """Ask for one private mapping of request_kb and never touch it -> (refused, errno).
+
+    MAP_NORESERVE (extra_flags) skips the commit charge in modes 0 and 1; mode 2
+    ignores it (mm/mmap.c do_mmap()).
+    """
+    limit_as = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if limit_as != resource.RLIM_INFINITY and request_kb * 1024 > limit_as:
+        # ulimit -v would refuse it before overcommit is asked: that proves nothing
+        return None, f"not tried: RLIMIT_AS is {limit_as >> 20} MiB (ulimit -v)"
+    try:
+        probe = mmap.mmap(-1, request_kb * 1024,
+                          flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | extra_flags)
+    except OSError as e:
+        return True, errno.errorcode.get(e.errno, str(e.errno))
+    probe.close()                      # never touched: no memory was used
+    return False, None
 
 
 def madvise_fork(pages=8):

@@ -1,4 +1,4 @@
-"""What fork() costs, and 2 MiB transparent huge pages across fork."""
+"""What fork() costs, 2 MiB transparent huge pages across fork, the huge zero page."""
 import ctypes
 import mmap
 import os
@@ -13,6 +13,7 @@ from .machine import (HPAGE_SIZE, MADV_WIPEONFORK, MAX_MAPPING, PAGE_SIZE, Exper
                       Unavailable, _check_budget, _read_int, _require_linux)
 from .mapping import Mapping
 from .measure import _rusage_buffers, measured
+from .modern import Live, _need_root, _pfn, _write_faults, kpageflags
 
 
 def fork_cost(sizes_mib=(16, 64, 256), repeats=7, advice=None):
@@ -261,3 +262,43 @@ def exec_child_faults(runs=4, python_fork=True):
         counts.append(int(data))
     return {"experiment": "exec_child_faults", "python_fork": python_fork, "faults": counts,
             "median": float(np.median(counts)), "exec": true}
+
+
+def huge_zero_page():
+    """A read of untouched MADV_HUGEPAGE memory maps the huge zero page (a read-only PMD,
+    when transparent_hugepage/use_zero_page is 1); what does the first write allocate?
+
+    On 6.x do_huge_pmd_wp_page() on the huge zero page falls back to splitting the PMD
+    and faulting one 4 KiB page; newer kernels may allocate a whole 2 MiB THP instead:
+    Rss and AnonHugePages say which, here.
+    """
+    _require_linux()
+    _need_root("huge_zero_page")
+    ok, mode = thp_status()
+    if not ok:
+        raise Unavailable(mode)
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/use_zero_page") as f:
+            zero_on = f.read().strip() == "1"
+    except OSError:
+        zero_on = False
+    if not zero_on:
+        raise Unavailable("the huge zero page is off here (transparent_hugepage/use_zero_page)")
+    pages = (2 << 20) // PAGE_SIZE
+    with Mapping(pages, huge=True) as m:
+        read = measured("read", m, [0])["faults"]
+        pfn = _pfn(m)
+        flags = sorted(kpageflags(pfn))
+        after_read = m.smaps()
+        write = _write_faults(m, 1)
+        after_write = m.smaps()
+        second = _write_faults(m, 2, vpn=1)
+    facts = {"read_faults": read, "read_maps_zero_page": "zero_page" in flags,
+             "rss_kb_after_read": after_read["rss"], "write_faults": write,
+             "rss_kb_after_write": after_write["rss"],
+             "anon_huge_kb_after_write": after_write["anon_huge"],
+             "next_page_write_faults": second}
+    steps = [{"step": "read VP0", "faults": read, "frame flags": flags, **after_read},
+             {"step": "write VP0", "faults": write, **after_write},
+             {"step": "write VP1", "faults": second}]
+    return Live("huge_zero_page", "root, THP", steps, facts)

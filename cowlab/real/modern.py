@@ -11,7 +11,6 @@ function here is one of issue 13's "live facts", run on one page of this process
     pinned_fork()        4. an io_uring fixed buffer is copied into the child at fork
     memfd_private()      5. a MAP_PRIVATE file page is the page cache's until written
     ksm_merge()          6. a KSM page is never reused, even at mapcount 1
-    huge_zero_page()     what a write to the huge zero page allocates (2 MiB on 6.18)
 
 Each returns a `Live` record (print it, or read `.facts`) and raises Unavailable
 with the reason when this machine cannot run it. PFNs (pagemap) and mapcounts
@@ -430,42 +429,12 @@ LIVE_FACTS = {1: fork_child_exits, 2: vmsplice_leak, 3: mprotect_reuse, 4: pinne
               5: memfd_private, 6: ksm_merge}
 
 
-def huge_zero_page():
-    """A read of untouched MADV_HUGEPAGE memory maps the huge zero page (a read-only PMD,
-    when transparent_hugepage/use_zero_page is 1); what does the first write allocate?
-
-    On 6.x do_huge_pmd_wp_page() on the huge zero page falls back to splitting the PMD
-    and faulting one 4 KiB page; newer kernels may allocate a whole 2 MiB THP instead:
-    Rss and AnonHugePages say which, here.
-    """
-    _require_linux()
-    _need_root("huge_zero_page")
-    from .forkcost import thp_status
-    ok, mode = thp_status()
-    if not ok:
-        raise Unavailable(mode)
-    try:
-        with open("/sys/kernel/mm/transparent_hugepage/use_zero_page") as f:
-            zero_on = f.read().strip() == "1"
-    except OSError:
-        zero_on = False
-    if not zero_on:
-        raise Unavailable("the huge zero page is off here (transparent_hugepage/use_zero_page)")
-    pages = (2 << 20) // PAGE_SIZE
-    with Mapping(pages, huge=True) as m:
-        read = measured("read", m, [0])["faults"]
-        pfn = _pfn(m)
-        flags = sorted(kpageflags(pfn))
-        after_read = m.smaps()
-        write = _write_faults(m, 1)
-        after_write = m.smaps()
-        second = _write_faults(m, 2, vpn=1)
-    facts = {"read_faults": read, "read_maps_zero_page": "zero_page" in flags,
-             "rss_kb_after_read": after_read["rss"], "write_faults": write,
-             "rss_kb_after_write": after_write["rss"],
-             "anon_huge_kb_after_write": after_write["anon_huge"],
-             "next_page_write_faults": second}
-    steps = [{"step": "read VP0", "faults": read, "frame flags": flags, **after_read},
-             {"step": "write VP0", "faults": write, **after_write},
-             {"step": "write VP1", "faults": second}]
-    return Live("huge_zero_page", "root, THP", steps, facts)
+def live_facts():
+    """Run every live fact here -> {number: Live record, or the Unavailable reason (str)}."""
+    out = {}
+    for n, fn in LIVE_FACTS.items():
+        try:
+            out[n] = fn()
+        except Unavailable as e:
+            out[n] = str(e)
+    return out

@@ -13,6 +13,7 @@ from .machine import (HPAGE_SIZE, MADV_WIPEONFORK, MAX_MAPPING, PAGE_SIZE, Exper
                       Unavailable, _check_budget, _read_int, _require_linux)
 from .mapping import Mapping
 from .measure import _rusage_buffers, measured
+from .procfs import smaps
 from .modern import Live, _need_root, _pfn, _write_faults, kpageflags
 
 
@@ -59,7 +60,9 @@ def fork_cost(sizes_mib=(16, 64, 256), repeats=7, advice=None):
                 src.madvise(adv[advice])
             fork_ms = median_ms(_fork_cpu_ms)       # before dst exists: fork copies it too
             wall_ms = median_ms(_fork_wall_ms)
-            huge_kb = src.smaps()["anon_huge"]
+            # no bounds check: a neighbour the kernel merged in (same flags) holds no
+            # huge page of ours, and the figure is capped at the mapping's own size
+            huge_kb = min(smaps(src.addr)["anon_huge"], src.length // 1024)
             with Mapping(pages) as dst:
                 dst.view[::PAGE_SIZE] = 1
 

@@ -274,7 +274,7 @@ def test_external_urls_are_well_formed():
 def test_link_checker_sees_links():
     """Guard the guards: the patterns above must find the links the chapters do contain."""
     text = ("[a](01-fork.ipynb) <a href='x/y.md'>y</a> see `cowlab/kernel.py` and "
-            "notebooks/_build.py. [![b](https://x.org/b.svg)](https://x.org/run)")
+            "notebooks/src/00-start.md. [![b](https://x.org/b.svg)](https://x.org/run)")
     assert links_in(text) == ["01-fork.ipynb", "x/y.md", "https://x.org/b.svg",
                               "https://x.org/run"]
-    assert MENTIONED.findall(text) == ["cowlab/kernel.py", "notebooks/_build.py"]
+    assert MENTIONED.findall(text) == ["cowlab/kernel.py", "notebooks/src/00-start.md"]

@@ -121,11 +121,14 @@ def test_make_notebooks_on_a_fresh_tree_changes_nothing(tmp_path):
 def test_check_mode_names_the_stale_notebook_and_fails(tmp_path):
     root = copy_course(tmp_path)
     (root / "notebooks" / "01-fork.ipynb").unlink()
+    shutil.copy(root / "solutions" / "04-exec.ipynb", root / "solutions" / "09-extra.ipynb")
     done = subprocess.run([sys.executable, "-m", "cowlab.course", "--check", "--root",
                            str(root)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 1
     assert "notebooks/01-fork.ipynb is stale (source notebooks/src/01-fork.md): not built yet" \
         in done.stdout
+    assert "solutions/09-extra.ipynb has no source in notebooks/src/homework/: delete it or " \
+        "write notebooks/src/homework/09-extra.md" in done.stdout
     assert "make notebooks" in done.stderr
     assert not (root / "notebooks" / "01-fork.ipynb").exists()
 

@@ -125,8 +125,10 @@ def stale(root):
         if diff:
             out.append(f"{dest.relative_to(root)} is stale (source {src.relative_to(root)}): "
                        + "; ".join(diff[:3]) + (" ..." if len(diff) > 3 else ""))
-    out += [f"{p.relative_to(root)} has no source in {sources.CHAPTERS}/: delete it or "
-            "write its source" for p in orphans(root, planned)]
+    for p in orphans(root, planned):
+        where = sources.CHAPTERS if p.parent.name == "notebooks" else sources.HOMEWORK
+        out.append(f"{p.relative_to(root)} has no source in {where}/: delete it or write "
+                   f"{where / (p.stem + '.md')}")
     return out
 
 

@@ -296,6 +296,11 @@ def test_every_bank_question_has_its_cells_in_the_homework_source():
         for qid, role, nbg in cells:
             if role in ("answer", "check"):
                 assert nbg["points"] == bank.question(name, qid).points, (name, qid, role)
+        text = {c.id: c.source for c in nb.cells if c.cell_type == "markdown"}
+        assert text["intro"].startswith(f"# Homework {name}: {bank.TITLES[name]}\n")
+        for q in bank.questions(name):      # the heading states the points the grader gives
+            pts = f"{q.points} point{'s' if q.points != 1 else ''}"
+            assert text[f"{q.id}-text"].startswith(f"## {q.id} ({pts})\n"), (name, q.id)
         committed = nbformat.read(root / "solutions" / f"{name}.ipynb", as_version=4)
         assert not build.checks_not_correct(committed), "every check prints correct"
 

@@ -2,11 +2,13 @@
 #   make lab    set up .venv and open the course in JupyterLab (http://127.0.0.1:8888)
 #   make test   set up .venv and run everything: pytest over tests/, nbval over the notebooks
 #   make bench  run bench/*.py one after another (they print their figures)
+#   make notebooks  build notebooks/, solutions/, exercises/ from notebooks/src/ (what is stale)
 #
 # Needs only Python >= 3.10 (python3.11 if present, else python3) and, as root on
 # Debian, apt-get: the first run creates .venv and installs the project into it; later
 # runs reuse it (.venv/.installed is rebuilt only when pyproject.toml changes).
 # Knobs: make lab PORT=8899 HOST=0.0.0.0 LAB_ARGS=--no-browser   make test PYTEST_ARGS=-x
+#        make notebooks ONLY="02 06" FORCE=1 (some notebooks; execute even fresh ones)
 #        PYTHON=/path/to/python3.11 (which Python builds .venv)
 
 SHELL := /bin/bash
@@ -24,6 +26,8 @@ NB_DIRS := notebooks solutions exercises
 SANITIZE := tests/nbval_sanitize.cfg
 PYTEST_ARGS ?=
 LAB_ARGS ?=
+ONLY ?=
+FORCE ?=
 APT := DEBIAN_FRONTEND=noninteractive apt-get
 
 # $(call apt_install,PACKAGE): as root, install a Debian package; refresh the package
@@ -34,11 +38,14 @@ apt_install = apt-cache show $(1) >/dev/null 2>&1 || $(APT) update; $(APT) insta
 # True in a recipe when we may apt-get install: root on a machine that has apt-get.
 IS_ROOT = [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1
 
-.PHONY: help lab test test-py test-nb bench setup setup-test renderer browser clean
+.PHONY: help lab test test-py test-nb notebooks bench setup setup-test renderer browser clean
 
 help:
 	@echo "make lab     open the course in JupyterLab (PORT=$(PORT), HOST=$(HOST))"
 	@echo "make test    run the whole suite: pytest tests/ and nbval over the notebooks"
+	@echo "make notebooks  build the course from its text sources in notebooks/src/:"
+	@echo "             notebooks/, solutions/, exercises/, executed (only what is stale;"
+	@echo "             ONLY=\"02 06\" for some, FORCE=1 to execute fresh ones too)"
 	@echo "make bench   run the benchmarks in bench/"
 	@echo "make clean   remove .venv and caches"
 
@@ -143,6 +150,11 @@ test-nb:
 	if [ -z "$$dirs" ]; then echo "== nbval: no notebooks in $(NB_DIRS): nothing to run"; exit 0; fi; \
 	echo "== nbval over:$$dirs"; \
 	$(PY) -m pytest --nbval $$dirs --nbval-current-env --nbval-sanitize-with $(SANITIZE) $(PYTEST_ARGS)
+
+# The executed notebooks from their text sources (cowlab/course/): a notebook whose
+# cells already match its source is left alone; prose-only edits keep the outputs.
+notebooks: setup
+	$(PY) -m cowlab.course $(ONLY) $(if $(FORCE),--force)
 
 # Every benchmark runs, even after one fails; the target then fails naming them.
 bench: setup

@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
+
+from cowlab.course import execute
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -29,8 +30,7 @@ def run_once(path):
     probe = nbformat.v4.new_code_cell(CPU)
     nb.cells.append(probe)
     start = time.perf_counter()
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    execute.run(nb, NOTEBOOKS, timeout=600)
     wall = time.perf_counter() - start
     cpu = float("".join(o.get("text", "") for o in probe.outputs).split()[-1])
     return wall, cpu
@@ -43,8 +43,6 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.repeat < 1:
         ap.error("--repeat must be 1 or more")
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
     paths = [p for p in sorted(NOTEBOOKS.glob("[0-9]*.ipynb"))
              if not args.chapters or any(p.name.startswith(c) for c in args.chapters)]
     if not paths:

@@ -14,7 +14,6 @@
 nbval (make test) separately compares the committed outputs cell by cell.
 """
 import json
-import os
 import re
 import textwrap
 from pathlib import Path
@@ -22,7 +21,8 @@ from urllib.parse import urlparse
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
+
+from cowlab.course import execute
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -131,20 +131,17 @@ def displayed_widgets(nb):
 
 
 def run_with_probe(path):
-    """Execute a notebook in a fresh kernel started in notebooks/, then probe its widgets."""
+    """Execute a notebook in a fresh kernel started in notebooks/ (the course's one
+    executor), then probe its widgets in that same kernel."""
     nb = nbformat.read(path, as_version=4)
-    env_path = os.pathsep.join([str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
-    os.environ["PYTHONPATH"] = env_path          # import cowlab from this checkout
-    client = NotebookClient(nb, timeout=120, kernel_name="python3",
-                            resources={"metadata": {"path": str(NOTEBOOKS)}})
-    with client.setup_kernel():
+    with execute.session(nb, NOTEBOOKS, timeout=120) as run_cell:
         for index, cell in enumerate(nb.cells):
-            client.execute_cell(cell, index)
+            run_cell(cell, index)
         shown = displayed_widgets(nb)
         probe = nbformat.v4.new_code_cell(
             PROBE + f"\nprint(_json.dumps(_cowlab_probe({shown!r})))")
         nb.cells.append(probe)
-        client.execute_cell(probe, len(nb.cells) - 1)
+        run_cell(probe, len(nb.cells) - 1)
         nb.cells.pop()
     out = "".join(o.get("text", "") for o in probe.outputs if o.output_type == "stream")
     errors = [o for o in probe.outputs if o.output_type == "error"]
@@ -274,7 +271,7 @@ def test_external_urls_are_well_formed():
 def test_link_checker_sees_links():
     """Guard the guards: the patterns above must find the links the chapters do contain."""
     text = ("[a](01-fork.ipynb) <a href='x/y.md'>y</a> see `cowlab/kernel.py` and "
-            "notebooks/_build.py. [![b](https://x.org/b.svg)](https://x.org/run)")
+            "notebooks/src/00-start.md. [![b](https://x.org/b.svg)](https://x.org/run)")
     assert links_in(text) == ["01-fork.ipynb", "x/y.md", "https://x.org/b.svg",
                               "https://x.org/run"]
-    assert MENTIONED.findall(text) == ["cowlab/kernel.py", "notebooks/_build.py"]
+    assert MENTIONED.findall(text) == ["cowlab/kernel.py", "notebooks/src/00-start.md"]

@@ -46,6 +46,7 @@ IMPORT_TO_DIST = {
     "nbformat": ({"nbformat"}, {"nbformat"}),
     "nbclient": ({"nbclient"}, {"nbclient"}),
     "nbval": ({"nbval"}, {"nbval"}),
+    "jupytext": ({"jupytext"}, {"jupytext"}),
     "jupyter_client": ({"jupyter-client"}, {"jupyter-client"}),
     "traitlets": ({"traitlets"}, {"traitlets"}),
     "pytest": ({"pytest"}, {"pytest"}),

@@ -359,7 +359,7 @@ def test_a_failing_renderer_is_reported_not_raised(tmp_path):
 
 def test_notebook_display_in_a_real_jupyter_kernel_with_and_without_renderer():
     import nbformat
-    from nbclient import NotebookClient
+    from cowlab.course import execute
     setup = ("import cowlab\nk = cowlab.Kernel(ram_pages=16)\n"
              "p = k.spawn('parent', pages=3); c = k.fork(p); _ = k.write(p, 1, 'x')")
     nb = nbformat.v4.new_notebook(cells=[
@@ -369,8 +369,7 @@ def test_notebook_display_in_a_real_jupyter_kernel_with_and_without_renderer():
                                   "cowlab.draw(k)"),
     ])
     root = os.path.dirname(os.path.dirname(os.path.abspath(cowlab.__file__)))
-    NotebookClient(nb, timeout=120, kernel_name="python3",
-                   resources={"metadata": {"path": root}}).execute()
+    execute.run(nb, root, timeout=120)
     outputs = [c.outputs for c in nb.cells]
     assert not any(o.output_type == "error" for out in outputs for o in out)
     with_dot, without = outputs[1][0]["data"], outputs[2][0]["data"]

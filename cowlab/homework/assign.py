@@ -137,37 +137,10 @@ def make_exercise(nb, stem):
 
 
 def execute(nb, cwd, timeout=300):
-    """Run the notebook in a fresh kernel so it is committed with its outputs."""
-    from nbclient import NotebookClient
-    root = str(repo_root())
-    path = os.environ.get("PYTHONPATH", "")
-    if root not in path.split(os.pathsep):
-        os.environ["PYTHONPATH"] = root + (os.pathsep + path if path else "")
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
-                   allow_errors=False, resources={"metadata": {"path": str(cwd)}}).execute()
-    for cell in nb.cells:
-        cell.metadata.pop("execution", None)
-        if cell.cell_type == "code":
-            cell.outputs = coalesce(cell.outputs)
-    return nb
-
-
-def coalesce(outputs):
-    """Join consecutive stream outputs: the kernel may flush one print in several pieces."""
-    out = []
-    for o in outputs:
-        if (o.get("output_type") == "stream" and out and out[-1].get("output_type") == "stream"
-                and out[-1].get("name") == o.get("name")):
-            out[-1]["text"] += o["text"]
-        else:
-            out.append(o)
-    return out
-
-
-def dumps(nb):
-    """Deterministic bytes: nbformat's sorted keys and one-space indent, a final newline."""
-    import nbformat
-    return nbformat.writes(nb) + "\n"
+    """Run the notebook in a fresh kernel so it is committed with its outputs (through
+    the course's one executor, as `make notebooks` and the tests run notebooks)."""
+    from cowlab.course.execute import run
+    return run(nb, cwd, timeout)
 
 
 def assign_one(src, out_dir, run=True):
@@ -179,11 +152,8 @@ def assign_one(src, out_dir, run=True):
     ex = make_exercise(nb, stem)
     if run:
         execute(ex, out_dir)
-    dest = out_dir / src.name
-    tmp = dest.with_suffix(".ipynb.tmp")
-    tmp.write_text(dumps(ex), encoding="utf-8")
-    os.replace(tmp, dest)
-    return dest
+    from cowlab.course.execute import write
+    return write(ex, out_dir / src.name)
 
 
 def assign(solutions, out, run=True, log=print):

@@ -23,6 +23,7 @@ sys.path.insert(0, ROOT)        # this checkout's cowlab, here and in the kernel
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
 
 from cowlab.homework import bank                          # noqa: E402
+from cowlab.homework.assign import coalesce               # noqa: E402
 from cowlab.homework.questions_code import code_solution  # noqa: E402
 
 COURSE = {"01-fork": "01-fork", "02-write-faults": "02-write-faults",
@@ -115,18 +116,6 @@ def checks_not_correct(nb):
     return bad
 
 
-def merge_streams(outputs):
-    """One output per run of stdout text (the kernel may flush a line in pieces)."""
-    merged = []
-    for out in outputs:
-        if (merged and out.output_type == "stream" and merged[-1].output_type == "stream"
-                and merged[-1].name == out.name):
-            merged[-1].text += out.text
-        else:
-            merged.append(out)
-    return merged
-
-
 def build(name):
     nb = notebook(name)
     NotebookClient(nb, timeout=120, kernel_name="python3",
@@ -134,7 +123,7 @@ def build(name):
     for cell in nb.cells:              # keep the files stable from one build to the next
         cell.metadata.pop("execution", None)
         if cell.cell_type == "code":
-            cell.outputs = merge_streams(cell.outputs)
+            cell.outputs = coalesce(cell.outputs)
     bad = checks_not_correct(nb)
     if bad:
         raise SystemExit(f"{name}: checks not correct in the solutions: {bad}")
@@ -144,7 +133,6 @@ def build(name):
 
 
 def main(argv):
-    bank._load()
     for name in argv or list(bank.TITLES):
         print("wrote", build(name).relative_to(HERE.parent))
 

@@ -5,20 +5,16 @@
 
 Who trusts what. The student's notebook is untrusted code; it runs in a worker
 process (`--worker`, one per submission) that drives a fresh, limited kernel
-(runner.Sandbox) and hands back only plain data: each answer as JSON, which
+(sandbox.Sandbox; see worker.py) and hands back only plain data: each answer as JSON, which
 cells failed, and the code exercises' results. This process -- the grader --
 reads the student id and the assignment itself, recomputes the expected answers
 for that variant and judges with bank.judge. Nothing the kernel says is trusted
 except plain data, and the expected answers never touch the disk.
 """
 import argparse
-import ast
 import csv
 import json
 import os
-import re
-import secrets
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,394 +23,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import runner
-from .assign import (STUDENT_PLACEHOLDER, cowlab_meta, is_answer_cell, is_student_cell,
-                     nbgrader, repo_root)
+from . import procs
+from .assign import repo_root
+from .submission import Unreadable, assignment_of, exercise_path, read_notebook, student_of
+from .worker import FATAL, worker_main
 
 COLUMNS = ["student", "assignment", "question", "points", "max_points", "status", "message"]
 STATUSES = ("correct", "wrong", "unanswered", "invalid", "timeout", "memory", "crashed",
             "unreadable")
-FATAL = ("timeout", "memory", "crashed")
-MAX_ID = 100
-
-
-class Unreadable(Exception):
-    """A file we cannot grade as a homework notebook; the message says what to fix."""
-
-
-# ------------------------------------------------------------------ reading submissions
-
-class Node(dict):
-    """A JSON object with attribute access, like nbformat's NotebookNode.
-
-    We read notebooks with json ourselves: importing nbformat costs seconds (its schema
-    validator compiles grammars), once per submission in every worker.
-    """
-    __getattr__ = dict.get
-
-    def __setattr__(self, key, value):
-        self[key] = value
-
-
-def as_node(data):
-    if isinstance(data, dict):
-        return Node({k: as_node(v) for k, v in data.items()})
-    if isinstance(data, list):
-        return [as_node(v) for v in data]
-    return data
-
-
-def load_notebook(path):
-    """A notebook file as Nodes (cells' source joined into one string); ValueError if not."""
-    with open(path, encoding="utf-8") as f:
-        data = json.load(f)
-    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
-        raise ValueError("no list of cells")
-    if not isinstance(data.get("metadata", {}), dict):
-        raise ValueError("metadata is not an object")
-    data.setdefault("metadata", {})
-    for cell in data["cells"]:
-        if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
-            raise ValueError("a cell is not a code, markdown or raw cell")
-        source = cell.get("source", "")
-        if isinstance(source, list) and all(isinstance(x, str) for x in source):
-            source = "".join(source)
-        if not isinstance(source, str):
-            raise ValueError("a cell's source is not text")
-        cell["source"] = source
-        if not isinstance(cell.setdefault("metadata", {}), dict):
-            raise ValueError("a cell's metadata is not an object")
-    return as_node(data)
-
-
-def read_notebook(path):
-    """The notebook, or Unreadable saying why (missing file, not JSON, not a notebook)."""
-    path = Path(path)
-    if not path.is_file():
-        raise Unreadable(f"no such file: {path}")
-    try:
-        return load_notebook(path)
-    except (OSError, UnicodeDecodeError) as e:
-        raise Unreadable(f"cannot read the file ({type(e).__name__}); submit the .ipynb "
-                         "file that Jupyter saved") from None
-    except json.JSONDecodeError as e:
-        raise Unreadable(f"not a Jupyter notebook: invalid JSON at line {e.lineno} "
-                         f"({e.msg}); submit the .ipynb file that Jupyter saved") from None
-    except (ValueError, RecursionError) as e:
-        raise Unreadable(f"not a Jupyter notebook ({e}); submit the .ipynb file "
-                         "that Jupyter saved") from None
-
-
-def assignment_of(nb):
-    """The assignment named in the notebook metadata, checked against the bank."""
-    from . import bank
-    meta = nb.metadata.get("cowlab")
-    name = meta.get("assignment") if isinstance(meta, dict) else None
-    try:
-        bank.questions(str(name))
-        return name
-    except KeyError:
-        known = ", ".join(bank.ASSIGNMENTS)
-    if not isinstance(name, str) or not name:
-        raise Unreadable('the notebook metadata names no assignment (metadata["cowlab"]'
-                         f'["assignment"]); start from the notebook in exercises/ ({known})')
-    raise Unreadable(f"unknown assignment {name!r} in the notebook metadata; known: {known}")
-
-
-def student_of(nb):
-    """The id in `STUDENT = "..."` (kept as written), or ValueError saying what to fix."""
-    cells = [c for c in nb.cells if c.cell_type == "code" and is_student_cell(c)]
-    cells += [c for c in nb.cells if c.cell_type == "code" and "STUDENT" in c.source
-              and c not in cells]
-    for cell in cells:
-        try:
-            tree = ast.parse(cell.source)
-        except SyntaxError:
-            continue
-        found = [node.value.value for node in tree.body
-                 if isinstance(node, ast.Assign) and len(node.targets) == 1
-                 and isinstance(node.targets[0], ast.Name) and node.targets[0].id == "STUDENT"
-                 and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)]
-        if found:
-            sid = found[-1].strip()
-            if not sid:
-                raise ValueError('STUDENT is empty; write your id in the first cell: '
-                                 'STUDENT = "your-id"')
-            if sid == STUDENT_PLACEHOLDER:
-                raise ValueError(f'STUDENT is still the placeholder "{STUDENT_PLACEHOLDER}"; '
-                                 "put your own id in the first cell")
-            if len(sid) > MAX_ID or not sid.isprintable():
-                raise ValueError(f"STUDENT must be a short printable id (at most {MAX_ID} "
-                                 "characters)")
-            return sid
-    raise ValueError('no STUDENT = "..." line (a string literal) in the first cell; '
-                     'write your id there, e.g. STUDENT = "ana-maria"')
-
-
-def exercise_path(exercises, assignment):
-    path = Path(exercises) / f"{assignment}.ipynb"
-    if not path.is_file():
-        raise Unreadable(f"the grader has no {path} to take the locked cells from; "
-                         "the instructor must run `cowlab assign` or pass --exercises")
-    return path
-
-
-# ------------------------------------------------------------------ the plan to run
-
-def section_of(cell, qids):
-    """The question a cell belongs to (by its cowlab metadata or grade_id), else None."""
-    q = cowlab_meta(cell).get("question")
-    if q in qids:
-        return q
-    gid = str(nbgrader(cell).get("grade_id", ""))
-    for qid in qids:
-        if gid == qid or gid.startswith(qid + "-"):
-            return qid
-    return None
-
-
-def is_check_cell(cell):
-    return (cowlab_meta(cell).get("role") == "check"
-            or str(nbgrader(cell).get("grade_id", "")).endswith("-check"))
-
-
-def build_plan(original, submitted, student, qids):
-    """The cells to run: originals for locked cells, the student's answers and extra cells.
-
-    Returns (steps, answers): steps are dicts {code, owner, what, answer}; answers maps
-    qid -> the source of the student's answer cell (the placeholder if it is missing).
-    """
-    known = {nbgrader(c).get("grade_id"): c for c in original.cells
-             if nbgrader(c).get("grade_id") is not None}
-    theirs, extras, after = {}, {}, None
-    for cell in submitted.cells:
-        gid = nbgrader(cell).get("grade_id")
-        if gid in known and gid not in theirs and (is_answer_cell(known[gid])
-                                                   or is_student_cell(known[gid])):
-            theirs[gid] = cell
-            after = gid
-        elif gid in known and gid not in theirs:
-            theirs[gid] = None        # a locked cell: the original is used, whatever it says
-            after = gid
-        elif cell.cell_type == "code" and cell.source.strip():
-            extras.setdefault(after, []).append(cell.source)
-
-    steps, answers, section = [], {}, None
-    for code in extras.get(None, []):
-        steps.append(dict(code=code, owner=None, what="a cell you added before the questions"))
-    for cell in original.cells:
-        gid = nbgrader(cell).get("grade_id")
-        section = section_of(cell, qids) or section
-        if cell.cell_type == "code":
-            if is_student_cell(cell):
-                steps.append(dict(code=f"STUDENT = {student!r}", owner=None,
-                                  what="the STUDENT cell"))
-            elif is_answer_cell(cell):
-                qid = cowlab_meta(cell).get("question") or gid
-                mine = theirs.get(gid)
-                if mine is not None:
-                    answers[qid] = mine.source
-                    steps.append(dict(code=mine.source, owner=qid, answer=qid,
-                                      what=f"your answer cell for {qid}"))
-                else:   # the cell lost its metadata or was deleted: an added cell may bind qid
-                    bound = [src for group in extras.values() for src in group
-                             if binds(src, qid)]
-                    answers[qid] = bound[-1] if bound else cell.source
-            elif not is_check_cell(cell):
-                steps.append(dict(code=cell.source, owner=section, locked=True,
-                                  what=f"the locked cell {gid}"))
-        for code in extras.get(gid, []):
-            steps.append(dict(code=code, owner=section,
-                              what=f"a cell you added{' in ' + section if section else ''}"))
-    return steps, answers
-
-
-def binds(source, name):
-    """Does this cell's source define `name` at top level (assignment, def or class)?"""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return False
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name == name:
-            return True
-        targets = node.targets if isinstance(node, ast.Assign) else (
-            [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else [])
-        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
-            return True
-    return False
-
-
-def is_placeholder(source, original_source):
-    """A blank answer: what `cowlab assign` wrote, an empty cell, or `qN = None`."""
-    def norm(s):
-        return [ln.strip() for ln in s.splitlines()
-                if ln.strip() and not ln.strip().startswith("#")]
-    mine = norm(source)
-    return not mine or mine == norm(original_source) or (
-        len(mine) == 1 and re.fullmatch(r"\w+\s*=\s*None(\s*#.*)?", mine[0]) is not None)
-
-
-# ------------------------------------------------------------------ the worker
-
-def run_steps(box, steps, timeout, failures, errors, notes):
-    """Run the steps; a fatal cell is skipped, the kernel restarted and the good cells replayed."""
-    done = []
-    for step in steps:
-        result = box.run(step["code"], timeout)
-        if result.status != "ok" and step.get("locked") and step["owner"] is None:
-            raise RuntimeError(f"{step['what']} of the assignment failed in the grading kernel "
-                               f"({result.status}: {result.error}); if --memory is small, "
-                               "give it more")
-        if result.status in FATAL:
-            fail(step, result, failures, notes)
-            recover(box, done, timeout, failures, notes)
-            continue
-        done.append(step)
-        if result.status == "error":
-            if step.get("answer"):
-                errors[step["answer"]] = result.error
-            notes.append(f"{step['what']} raised {result.error}")
-    return done
-
-
-def fail(step, result, failures, notes):
-    words = {"timeout": f"{result.error} (the time limit per cell)",
-             "memory": "ran out of memory (the grader's memory limit)",
-             "crashed": "killed its kernel"}
-    message = f"{step['what']} {words[result.status]}; the grader skipped it"
-    notes.append(message)
-    if step["owner"] and step["owner"] not in failures:
-        failures[step["owner"]] = (result.status, message)
-
-
-def recover(box, done, timeout, failures, notes):
-    """A fresh kernel, with the cells that ran fine so far rerun (dropping any that now fail)."""
-    while True:
-        box.restart()
-        for step in list(done):
-            result = box.run(step["code"], timeout)
-            if result.status in FATAL:
-                fail(step, result, failures, notes)
-                done.remove(step)
-                break
-        else:
-            return
-
-
-def extract(box, qid, timeout):
-    """(state, value_or_reason, result) for one answer, taken out of the kernel as JSON."""
-    mark = "@@cowlab-" + secrets.token_hex(16) + "@@"
-    result = box.run(runner.extract_code(qid, mark), timeout)
-    if result.status in FATAL:
-        return None, None, result
-    for line in result.stdout.splitlines():
-        if line.startswith(mark):
-            try:
-                data = json.loads(line[len(mark):])
-            except ValueError:
-                break
-            if isinstance(data, dict) and data.get("state") in ("ok", "missing", "invalid"):
-                return data["state"], data.get("value", data.get("why")), result
-    return "invalid", "the answer could not be read back from the notebook", result
-
-
-def judge_code(assignment, qid, student, source, timeout, memory, cwd):
-    """Judge a code answer in a separate limited process -> [status, points, message].
-
-    That process (runner.py --judge-code) runs the scenarios and holds the machine; the
-    student's class runs in a process of its own. The result line carries a nonce the
-    student's code never sees, so a line it might slip into the pipe does not count."""
-    nonce = "@@" + secrets.token_hex(16) + "@@"
-    job = json.dumps(dict(assignment=assignment, qid=qid, student=student, source=source,
-                          timeout=min(timeout, 30), memory=memory, nonce=nonce))
-    code, out, err = runner.run_limited([sys.executable, runner.__file__, "--judge-code"],
-                                        job.encode(), max(60, 6 * timeout), memory, cwd,
-                                        runner.kernel_env(runner.package_root()))
-    if code is None:
-        return ["timeout", 0, f"your code ran over the {max(60, 6 * timeout):g} s limit "
-                "for all the scenarios"]
-    for line in out.decode(errors="replace").splitlines():
-        if line.startswith(nonce):
-            try:
-                status, points, message = json.loads(line[len(nonce):])
-                return [str(status), float(points), str(message)]
-            except (ValueError, TypeError):
-                break
-    if b"MemoryError" in err:
-        return ["memory", 0, "judging your code ran out of memory"]
-    return ["crashed", 0, f"the process judging your code died (exit status {code})"]
-
-
-def grade_worker(path, exercises, timeout, memory):
-    """Run one submission; return plain data for the grader (see module docstring)."""
-    from . import bank
-    runner.become_subreaper()
-    submitted = read_notebook(path)
-    assignment = assignment_of(submitted)
-    student = student_of(submitted)
-    original = load_notebook(exercise_path(exercises, assignment))
-    questions = bank.questions(assignment)
-    kinds = {q.id: q.kind for q in questions}
-    steps, answers = build_plan(original, submitted, student, list(kinds))
-    placeholders = build_plan(original, original, "x", list(kinds))[1]
-    failures, errors, notes, values, code = {}, {}, [], {}, {}
-    work = tempfile.mkdtemp(prefix="cowlab-grade-")
-    try:
-        shutil.copy(path, os.path.join(work, "submission.ipynb"))
-        box = runner.Sandbox(work, memory_mib=memory)
-        try:
-            done = run_steps(box, steps, timeout, failures, errors, notes)
-            for qid, kind in kinds.items():
-                if kind == "code" or qid in failures:
-                    continue
-                state, value, result = extract(box, qid, timeout)
-                if state is None:     # the answer itself hangs or kills the kernel
-                    fail(dict(owner=qid, what=f"reading your answer {qid}"), result, failures,
-                         notes)
-                    recover(box, done, timeout, failures, notes)
-                    continue
-                values[qid] = [state, value]
-        finally:
-            box.close()
-        for qid, kind in kinds.items():
-            if kind != "code" or qid in failures:
-                continue
-            source = answers.get(qid, "")
-            if is_placeholder(source, placeholders.get(qid, "")):
-                code[qid] = ["unanswered", 0, "not yet answered"]
-            else:
-                code[qid] = judge_code(assignment, qid, student, source, timeout, memory, work)
-    finally:
-        runner.reap_descendants()
-        shutil.rmtree(work, ignore_errors=True)
-    return dict(student=student, assignment=assignment, failures=failures, errors=errors,
-                values=values, code=code, notes=notes[:50])
-
-
-def worker_main(argv):
-    """`python -m cowlab.homework.grade --worker ...`: one submission -> one JSON line."""
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--worker", action="store_true")
-    ap.add_argument("--exercises", required=True)
-    ap.add_argument("--timeout", type=float, required=True)
-    ap.add_argument("--memory", type=int, required=True)
-    ap.add_argument("path")
-    args = ap.parse_args(argv)
-    out = os.fdopen(os.dup(1), "w")
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)           # nothing else may write on our result channel
-    try:
-        result = grade_worker(args.path, args.exercises, args.timeout, args.memory)
-    except (Unreadable, ValueError) as e:
-        result = dict(error=str(e))
-    except RuntimeError as e:        # the kernel would not start or set up
-        result = dict(error=str(e))
-    except Exception as e:
-        result = dict(error=f"internal grader error: {type(e).__name__}: {e}")
-    out.write(json.dumps(result) + "\n")
-    out.flush()
-    return 0
 
 
 # ------------------------------------------------------------------ the grader's side
@@ -517,7 +133,7 @@ def run_worker(path, args, cells):
            str(args.exercises), "--timeout", str(args.timeout), "--memory", str(args.memory),
            str(Path(path).resolve())]
     env = dict(os.environ)
-    env["PYTHONPATH"] = runner.package_root() + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = procs.package_root() + os.pathsep + env.get("PYTHONPATH", "")
     budget = 120 + args.timeout * 3 * (cells + 5) + max(60, 6 * args.timeout) * 4
     with LOCK:      # registered before the reaper of another job can see it as an orphan
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -526,12 +142,12 @@ def run_worker(path, args, cells):
     try:
         out, err = proc.communicate(timeout=budget)
     except subprocess.TimeoutExpired:
-        runner.kill_group(proc.pid)
+        procs.kill_group(proc.pid)
         out, err = proc.communicate()
     finally:
         with LOCK:
             LIVE_WORKERS.discard(proc.pid)
-            runner.reap_descendants(exclude=set(LIVE_WORKERS))   # orphans left by a dead worker
+            procs.reap_descendants(exclude=set(LIVE_WORKERS))   # orphans left by a dead worker
     try:
         data = json.loads(out.decode().strip().splitlines()[-1])
         if isinstance(data, dict):
@@ -604,7 +220,7 @@ def main(argv=None):
         if kind == "--out" and path.is_dir() or kind == "--feedback" and path.is_file():
             ap.error(f"{kind} {path} is a {'directory' if path.is_dir() else 'file'}; "
                      f"give {'a CSV file name' if kind == '--out' else 'a directory'}")
-    runner.become_subreaper()
+    procs.become_subreaper()
     progress = Progress(len(args.submissions))
     results = {}
 
@@ -621,7 +237,7 @@ def main(argv=None):
         for i, path in enumerate(args.submissions):
             pool.submit(job, i, path)
     rows = [r for i in range(len(args.submissions)) for r in results[i][0]]
-    runner.reap_descendants()
+    procs.reap_descendants()
     try:
         write_csv(rows, args.out)
         if args.feedback:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cowlab.homework import bank, grade, runner
+from cowlab.homework import bank, plain, submission, worker
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBS = ROOT / "tests" / "submissions"
@@ -107,6 +107,17 @@ def assert_others_correct(rows, skip):
 
 def test_submissions_are_generated_from_the_current_notebooks():
     assert ms.main(["--check"]) == 0, "run python tests/submissions/make_submissions.py"
+
+
+def test_the_grades_are_the_committed_ones(batch):
+    """tests/submissions/results/grades.csv is what the grader gave these submissions:
+    a change to the grader that moves a point or a status shows up here (messages may
+    be reworded). Regenerate it deliberately, and say why, when a change is meant."""
+    with open(SUBS / "results" / "grades.csv", newline="") as f:
+        committed = [r for r in csv.DictReader(f)]
+    key = ("student", "assignment", "question", "points", "max_points", "status")
+    assert [tuple(r[k] for k in key) for r in batch["rows"]] == \
+        [tuple(r[k] for k in key) for r in committed]
 
 
 def test_the_batch_finishes_cleanly(batch):
@@ -269,36 +280,36 @@ def test_bad_command_lines_get_a_message_not_a_traceback(tmp_path):
 
 def test_only_plain_data_leaves_the_kernel():
     import numpy as np
-    assert runner.to_plain({1: (2, np.int64(3)), "a": [True, None, 1.5]}) == \
+    assert plain.to_plain({1: (2, np.int64(3)), "a": [True, None, 1.5]}) == \
         {"1": [2, 3], "a": [True, None, 1.5]}
     for bad in (object(), type("I", (int,), {})(3), [set()], {(1, 2): 3}, {True: 1}):
         with pytest.raises(ValueError):
-            runner.to_plain(bad)
+            plain.to_plain(bad)
     deep = []
     for _ in range(60):
         deep = [deep]
     with pytest.raises(ValueError, match="nested"):
-        runner.to_plain(deep)
+        plain.to_plain(deep)
 
 
 def test_the_student_id_is_read_as_written():
     def nb(source):
-        return grade.as_node({"metadata": {}, "cells": [
+        return submission.as_node({"metadata": {}, "cells": [
             {"cell_type": "code", "source": source, "metadata": {"cowlab": {"role": "student"}}}]})
-    assert grade.student_of(nb('STUDENT = "ana-maria"')) == "ana-maria"
+    assert submission.student_of(nb('STUDENT = "ana-maria"')) == "ana-maria"
     for bad, why in [('STUDENT = "your-id"', "placeholder"), ("STUDENT = name", "STUDENT ="),
                      ('STUDENT = ""', "empty"), ("x = 1", "STUDENT =")]:
         with pytest.raises(ValueError, match=why):
-            grade.student_of(nb(bad))
+            submission.student_of(nb(bad))
 
 
 def test_stray_processes_live_until_the_grader_reaps_them():
     """Without reaping, a setsid'ed and a double-forked child would survive the kernel."""
     script = textwrap.dedent(f"""
         import os, sys, tempfile, time, json
-        from cowlab.homework import runner
-        runner.become_subreaper()
-        box = runner.Sandbox(tempfile.mkdtemp(), memory_mib=1024)
+        from cowlab.homework import procs, sandbox
+        procs.become_subreaper()
+        box = sandbox.Sandbox(tempfile.mkdtemp(), memory_mib=1024)
         r = box.run('''import os, subprocess
         subprocess.Popen(["sleep", "{ms.ORPHAN_MARKS[0]}"], start_new_session=True)
         if os.fork() == 0:
@@ -308,12 +319,12 @@ def test_stray_processes_live_until_the_grader_reaps_them():
             os._exit(0)
         os.wait()''', 20)
         time.sleep(0.5)
-        before = len(runner.descendants())
+        before = len(procs.descendants())
         box.close()
         time.sleep(0.5)
-        mid = len(runner.descendants())
-        runner.reap_descendants()
-        print(json.dumps([r.status, before, mid, len(runner.descendants())]))
+        mid = len(procs.descendants())
+        procs.reap_descendants()
+        print(json.dumps([r.status, before, mid, len(procs.descendants())]))
     """)
     run = subprocess.run([sys.executable, "-c", script], env=env(), capture_output=True,
                          text=True, timeout=120)
@@ -343,7 +354,7 @@ STUB = "class q1(CowKernel):\n    pass\n"
 def test_a_code_answer_cannot_reach_its_judge(tmp_path, source, status):
     """The class runs in its own process: patches, forged output and exits change nothing."""
     code = next(q for q in bank.questions(ms.CODE) if q.kind == "code")
-    got, points, message = grade.judge_code(ms.CODE, code.id, "ana-maria", source, 3, 1024,
+    got, points, message = worker.judge_code(ms.CODE, code.id, "ana-maria", source, 3, 1024,
                                             str(tmp_path))
     assert (got, points) == (status, 0), message
 
@@ -354,6 +365,6 @@ def test_a_correct_code_answer_passes_every_scenario_out_of_process(tmp_path):
     source = next("".join(c["source"]) for c in nb["cells"]
                   if c["metadata"].get("cowlab", {}).get("question") == code.id
                   and c["metadata"]["cowlab"].get("role") == "answer")
-    got, points, message = grade.judge_code(ms.CODE, code.id, "ana-maria", source, 10, 1024,
+    got, points, message = worker.judge_code(ms.CODE, code.id, "ana-maria", source, 10, 1024,
                                             str(tmp_path))
     assert (got, points) == ("correct", code.points), message

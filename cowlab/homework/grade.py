@@ -28,7 +28,8 @@ from .assign import repo_root
 from .submission import Unreadable, assignment_of, exercise_path, read_notebook, student_of
 from .worker import FATAL, worker_main
 
-COLUMNS = ["student", "assignment", "question", "points", "max_points", "status", "message"]
+COLUMNS = ["student", "assignment", "question", "points", "max_points", "status", "message",
+           "flag"]
 STATUSES = ("correct", "wrong", "unanswered", "invalid", "timeout", "memory", "crashed",
             "unreadable")
 
@@ -44,7 +45,35 @@ def row(student, assignment, question, points, max_points, status, message):
     assert status in STATUSES, status
     return dict(student=student, assignment=assignment, question=question,
                 points=fmt_points(points), max_points=fmt_points(max_points),
-                status=status, message=" ".join(str(message).split())[:500])
+                status=status, message=" ".join(str(message).split())[:500], flag="")
+
+
+FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutral(value):
+    """A CSV cell a spreadsheet will not run: one that starts like a formula (= + - @,
+    tab, CR) gets a leading apostrophe, as OWASP advises for CSV injection."""
+    value = str(value)
+    value = "'" + value if value.startswith(FORMULA) else value
+    return value.replace("\r", " ").replace("\n", " ")      # one row is one line
+
+
+def flag_duplicates(results, paths):
+    """Mark every row of two or more submissions with the same student id and assignment
+    (both are graded, neither merged); returns {(student, assignment): [file names]}."""
+    seen = {}
+    for i, (rows, _) in results.items():
+        if rows and rows[0]["student"] and rows[0]["assignment"] and rows[0]["status"] != "unreadable":
+            seen.setdefault((rows[0]["student"], rows[0]["assignment"]), []).append(i)
+    dups = {key: idx for key, idx in seen.items() if len(idx) > 1}
+    for key, idx in dups.items():
+        names = [Path(paths[i]).name for i in idx]
+        for i in idx:
+            others = ", ".join(n for n in names if n != Path(paths[i]).name) or names[0]
+            for r in results[i][0]:
+                r["flag"] = f"duplicate: the same id and assignment also in {others}"
+    return {key: [Path(paths[i]).name for i in idx] for key, idx in dups.items()}
 
 
 def unreadable_rows(path, message, assignment=""):
@@ -116,7 +145,7 @@ def grade_one(path, args):
         stem = Path(path).stem
         return [row(stem, assignment, q.id, 0, q.points, "invalid", e)
                 for q in bank.questions(assignment)], None
-    result = run_worker(path, args, len(nb.cells) + len(bank.questions(assignment)))
+    result = run_worker(path, args)
     if "error" in result:
         return [row(student, assignment, q.id, 0, q.points, "crashed", result["error"])
                 for q in bank.questions(assignment)], result
@@ -127,14 +156,22 @@ LIVE_WORKERS = set()
 LOCK = threading.Lock()
 
 
-def run_worker(path, args, cells):
-    """The worker subprocess for one submission, bounded in time; its result as a dict."""
+def run_worker(path, args):
+    """The worker subprocess for one submission, bounded in time; its result as a dict.
+
+    The bound is the submission's budget plus a fixed allowance for starting kernels:
+    it does not grow with the notebook's cell count."""
     cmd = [sys.executable, "-m", "cowlab.homework.grade", "--worker", "--exercises",
            str(args.exercises), "--timeout", str(args.timeout), "--memory", str(args.memory),
-           str(Path(path).resolve())]
+           "--budget", str(args.budget)]
+    if not args.no_sandbox:
+        cmd.append("--sandbox")
+        for d in args.hide:
+            cmd += ["--hide", d]
+    cmd.append(str(Path(path).resolve()))
     env = dict(os.environ)
     env["PYTHONPATH"] = procs.package_root() + os.pathsep + env.get("PYTHONPATH", "")
-    budget = 120 + args.timeout * 3 * (cells + 5) + max(60, 6 * args.timeout) * 4
+    budget = args.budget + 90
     with LOCK:      # registered before the reaper of another job can see it as an orphan
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, env=env, start_new_session=True)
@@ -185,15 +222,37 @@ class Progress:
 
 
 def write_csv(rows, out):
-    """grades.csv, atomically: a temp file in the same directory, then os.replace."""
+    """grades.csv, atomically: a temp file in the same directory, then os.replace.
+    Every cell is neutralised (see `neutral`)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".grades-", suffix=".csv", dir=out.parent)
     with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
         w.writeheader()
-        w.writerows(rows)
+        w.writerows({k: neutral(v) for k, v in r.items()} for r in rows)
     os.replace(tmp, out)
+
+
+class RowLog:
+    """grades.csv as the batch goes: each submission's rows are appended and flushed as
+    soon as it is graded, so a grader that dies loses at most the ones in flight."""
+
+    def __init__(self, out):
+        self.out = Path(out)
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.f = open(self.out, "w", newline="", encoding="utf-8")
+        self.w = csv.DictWriter(self.f, fieldnames=COLUMNS, lineterminator="\n")
+        self.w.writeheader()
+        self.f.flush()
+
+    def add(self, rows):
+        self.w.writerows({k: neutral(v) for k, v in r.items()} for r in rows)
+        self.f.flush()
+        os.fsync(self.f.fileno())
+
+    def close(self):
+        self.f.close()
 
 
 def main(argv=None):
@@ -213,16 +272,42 @@ def main(argv=None):
                     help="notebooks graded in parallel (default 1)")
     ap.add_argument("--exercises", default=str(repo_root() / "exercises"), metavar="DIR",
                     help="the exercise notebooks whose locked cells are used (default exercises/)")
+    ap.add_argument("--budget", type=float, metavar="SECONDS",
+                    help="wall-clock time for one whole submission, however many cells it has "
+                         "(default 10 x --timeout, at least 120)")
+    ap.add_argument("--no-sandbox", action="store_true",
+                    help="UNSAFE: run student code without bubblewrap and a cgroup, with your "
+                         "own rights (only where no sandbox can be made and you trust the "
+                         "notebooks)")
     args = ap.parse_args(argv)
+    if args.budget is None:
+        args.budget = max(120.0, 10 * args.timeout)
     if args.timeout <= 0 or args.memory < 256 or args.jobs < 1:
         ap.error("--timeout must be > 0, --memory at least 256 (MiB), --jobs at least 1")
     for path, kind in ((Path(args.out), "--out"), (Path(args.feedback or "."), "--feedback")):
         if kind == "--out" and path.is_dir() or kind == "--feedback" and path.is_file():
             ap.error(f"{kind} {path} is a {'directory' if path.is_dir() else 'file'}; "
                      f"give {'a CSV file name' if kind == '--out' else 'a directory'}")
+    if args.budget <= 0:
+        ap.error("--budget must be > 0")
+    from . import bank, feedback, plan, worker  # noqa: F401 (all we import, before any student code)
+    if not args.no_sandbox:
+        from . import jail
+        why = jail.check()
+        if why:
+            print(f"cowlab grade: cannot make a sandbox for student code: {why}.\nTo fix: "
+                  f"{jail.FIX}.", file=sys.stderr)
+            return 2
+    # the directories of the batch, hidden from every student's sandbox
+    args.hide = sorted({str(Path(p).resolve().parent) for p in args.submissions})
     procs.become_subreaper()
     progress = Progress(len(args.submissions))
     results = {}
+    try:
+        log = RowLog(args.out)
+    except OSError as e:
+        print(f"cowlab grade: cannot write {args.out}: {e}", file=sys.stderr)
+        return 1
 
     def job(i, path):
         try:
@@ -231,15 +316,18 @@ def main(argv=None):
             results[i] = (unreadable_rows(path, f"internal grader error: {type(e).__name__}: {e}"),
                           None)
         with LOCK:
+            log.add(results[i][0])
             progress.step(path)
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         for i, path in enumerate(args.submissions):
             pool.submit(job, i, path)
+    log.close()
+    duplicates = flag_duplicates(results, args.submissions)
     rows = [r for i in range(len(args.submissions)) for r in results[i][0]]
     procs.reap_descendants()
     try:
-        write_csv(rows, args.out)
+        write_csv(rows, args.out)        # the whole batch again, in the order given
         if args.feedback:
             from .feedback import write_feedback
             write_feedback(args.feedback, [(args.submissions[i], *results[i])
@@ -250,6 +338,13 @@ def main(argv=None):
     bad = sum(1 for r in rows if r["status"] == "unreadable")
     print(f"cowlab grade: {len(args.submissions)} notebooks, {len(rows)} rows -> {args.out}"
           + (f" ({bad} unreadable)" if bad else ""), file=sys.stderr)
+    for (student, assignment), names in duplicates.items():
+        print(f"cowlab grade: DUPLICATE: {student} handed in {assignment} {len(names)} times "
+              f"({', '.join(names)}); all are graded, flagged in the flag column",
+              file=sys.stderr)
+    if args.no_sandbox:
+        print("cowlab grade: graded WITHOUT a sandbox (--no-sandbox): student code ran with "
+              "your rights", file=sys.stderr)
     return 0
 
 

@@ -89,9 +89,35 @@ def kill_group(pid):
         pass
 
 
-def launcher_cmd(memory_mib, cmd):
-    """The command that runs `cmd` under our limits (see `launch`)."""
-    return [sys.executable, RUNNER, "--memory", str(memory_mib), "--"] + cmd
+class Limits:
+    """What the launcher applies to a process of a submission: RLIMIT_AS (`memory_mib`)
+    always; with a sandbox, joining the submission's cgroup and running inside bwrap
+    with `workdir` writable and the `hide` directories covered (jail.command)."""
+
+    def __init__(self, memory_mib, cgroup=None, workdir=None, hide=()):
+        self.memory_mib, self.cgroup, self.workdir = memory_mib, cgroup, workdir
+        self.hide = list(hide)
+
+    def argv(self):
+        out = ["--memory", str(self.memory_mib)]
+        for path in (self.cgroup.join_paths() if self.cgroup else ()):
+            out += ["--cgroup", path]
+        if self.workdir:
+            out += ["--jail", self.workdir]
+            for d in self.hide:
+                out += ["--hide", d]
+        return out
+
+    @property
+    def sandboxed(self):
+        return bool(self.workdir)
+
+
+def launcher_cmd(limits, cmd):
+    """The command that runs `cmd` under `limits` (a Limits, or MiB of RLIMIT_AS alone)."""
+    if not isinstance(limits, Limits):
+        limits = Limits(limits)
+    return [sys.executable, RUNNER] + limits.argv() + ["--"] + list(cmd)
 
 
 def kernel_env(extra_path):
@@ -109,10 +135,10 @@ def package_root():
     return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def run_limited(cmd, stdin_data, timeout, memory_mib, cwd, env):
+def run_limited(cmd, stdin_data, timeout, limits, cwd, env):
     """Run `cmd` under the launcher; return (returncode or None on timeout, stdout, stderr)."""
     import subprocess
-    proc = subprocess.Popen(launcher_cmd(memory_mib, cmd), cwd=cwd, env=env,
+    proc = subprocess.Popen(launcher_cmd(limits, cmd), cwd=cwd, env=env,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     try:
@@ -141,14 +167,22 @@ def died_of_memory(path):
 
 
 def launch(argv):
-    """The launcher: new session, RLIMIT_AS, then exec the command after `--`."""
+    """The launcher: join the cgroup, new session, rlimits, then exec the command after
+    `--` (inside bubblewrap when --jail names the submission's directory)."""
     import resource
     if "--" not in argv:
-        print("usage: python -m cowlab.homework.runner --memory MiB -- CMD...", file=sys.stderr)
+        print("usage: runner.py --memory MiB [--cgroup PROCS]... [--jail DIR [--hide DIR]...]"
+              " -- CMD...", file=sys.stderr)
         return 2
     cut = argv.index("--")
     opts, cmd = argv[:cut], argv[cut + 1:]
-    memory = int(opts[opts.index("--memory") + 1]) if "--memory" in opts else 2048
+
+    def values(name):
+        return [opts[i + 1] for i, o in enumerate(opts[:-1]) if o == name]
+    memory = int((values("--memory") or [2048])[-1])
+    for path in values("--cgroup"):      # before anything else: all we start is counted
+        with open(path, "w") as f:
+            f.write(str(os.getpid()))
     try:
         os.setsid()
     except OSError:
@@ -156,4 +190,9 @@ def launch(argv):
     limit = memory * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if values("--jail"):
+        from cowlab.homework import jail
+        fsize = jail.WORK_BYTES
+        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+        cmd = jail.command(values("--jail")[-1], cmd, values("--hide"))
     os.execv(cmd[0], cmd)

@@ -8,7 +8,7 @@ started, not when this module is.
 import os
 import time
 
-from .procs import died_of_memory, kernel_env, kill_group, launcher_cmd, package_root
+from .procs import Limits, died_of_memory, kernel_env, kill_group, launcher_cmd, package_root
 
 MAX_OUTPUT = 1 << 20        # characters of a cell's stdout kept (answers are read from it)
 
@@ -24,10 +24,17 @@ class CellResult:
 
 
 class Sandbox:
-    """One limited ipykernel in `cwd`: `run(code, timeout)`, `restart()`, `close()`."""
+    """One limited ipykernel in `cwd`: `run(code, timeout)`, `restart()`, `close()`.
 
-    def __init__(self, cwd, memory_mib=2048, startup_timeout=60):
-        self.cwd, self.memory_mib, self.startup_timeout = cwd, memory_mib, startup_timeout
+    With `limits` sandboxed (procs.Limits with a workdir), the kernel runs in bubblewrap
+    with no network: it talks to us over unix sockets in `cwd` (jupyter's ipc transport),
+    the only directory it may write."""
+
+    def __init__(self, cwd, memory_mib=2048, startup_timeout=60, limits=None, budget=None):
+        self.cwd, self.startup_timeout = cwd, startup_timeout
+        self.limits = limits or Limits(memory_mib)
+        self.budget = budget
+        self.end = None if budget is None else time.monotonic() + budget
         self.km = self.kc = None
         self.log = None
         self.start()
@@ -35,14 +42,24 @@ class Sandbox:
     def start(self):
         from jupyter_client import KernelManager
 
-        memory_mib = self.memory_mib
+        limits = self.limits
 
         class LimitedKernelManager(KernelManager):
             def format_kernel_cmd(self, extra_arguments=None):
-                return launcher_cmd(memory_mib, super().format_kernel_cmd(extra_arguments))
+                return launcher_cmd(limits, super().format_kernel_cmd(extra_arguments))
+
+            def write_connection_file(self, **kwargs):
+                super().write_connection_file(**kwargs)
+                if limits.sandboxed and os.geteuid() == 0:     # the kernel's uid reads it
+                    from .jail import UID
+                    os.chown(self.connection_file, UID, UID)
 
         self.log = open(os.path.join(self.cwd, ".kernel.log"), "wb")   # this kernel's words only
-        self.km = LimitedKernelManager(kernel_name="python3")
+        if limits.sandboxed:
+            self.km = LimitedKernelManager(kernel_name="python3", transport="ipc",
+                                           ip=os.path.join(self.cwd, ".kernel"))
+        else:
+            self.km = LimitedKernelManager(kernel_name="python3")
         self.km.connection_file = os.path.join(self.cwd, ".kernel.json")
         self.km.start_kernel(cwd=self.cwd, env=kernel_env(package_root()),
                              stdout=self.log, stderr=self.log, stdin=open(os.devnull))
@@ -63,8 +80,23 @@ class Sandbox:
     def alive(self):
         return self.km is not None and self.km.is_alive()
 
+    def left(self):
+        """Seconds left of the whole submission's budget (None: no budget)."""
+        return None if self.end is None else self.end - time.monotonic()
+
+    def over(self):
+        return self.end is not None and self.left() <= 0
+
     def run(self, code, timeout):
-        """Execute `code`; return a CellResult (never raises for student behaviour)."""
+        """Execute `code`; return a CellResult (never raises for student behaviour).
+
+        A cell gets `timeout` seconds, or what is left of the submission's budget."""
+        if self.end is not None:
+            if self.left() <= 0:
+                return CellResult("timeout", f"the notebook used up its {self.budget:g} s "
+                                  "in all before this cell")
+            if self.left() < timeout:
+                timeout = self.left()
         if not self.alive():
             return CellResult("crashed", "the kernel was not running")
         msg_id = self.kc.execute(code, store_history=False, allow_stdin=False)
@@ -113,8 +145,11 @@ class Sandbox:
         return CellResult("ok", "", "".join(out))
 
     def died_of_memory(self):
-        """Did the dead kernel's last words (its log) say it could not allocate?"""
-        return died_of_memory(os.path.join(self.cwd, ".kernel.log"))
+        """Did the submission hit its cgroup's memory limit, or the dead kernel's last
+        words (its log) say it could not allocate?"""
+        group = self.limits.cgroup
+        return ((group is not None and group.hit_memory())
+                or died_of_memory(os.path.join(self.cwd, ".kernel.log")))
 
     def _reply(self, msg_id):
         try:

@@ -11,7 +11,25 @@ from pathlib import Path
 from . import catalog
 from .assign import STUDENT_PLACEHOLDER, is_student_cell
 
-MAX_ID = 100
+MAX_ID = 64
+MAX_BYTES = 16 << 20        # a notebook larger than this is not parsed
+ID_CHARS = "letters, digits, '.', '_' and '-'"
+DEFAULT_IDS = (STUDENT_PLACEHOLDER, "example-student")
+
+
+def check_id(sid):
+    """The student id if it is one (1-64 of ID_CHARS, starting with a letter or digit),
+    else ValueError saying what to fix. The placeholder is refused: students who forget
+    to set it would otherwise all share one id."""
+    if sid in DEFAULT_IDS:
+        raise ValueError(f'set STUDENT to your id (it is still "{sid}") in the first cell')
+    if not sid or len(sid) > MAX_ID:
+        raise ValueError(f"STUDENT must be your id: 1 to {MAX_ID} characters ({ID_CHARS})")
+    if not sid[0].isalnum() or not all(c.isalnum() or c in "._-" for c in sid) \
+            or not sid.isprintable():
+        raise ValueError(f"STUDENT may hold only {ID_CHARS}, starting with a letter or "
+                         f"digit; write your id as your instructor gave it")
+    return sid
 
 
 class Unreadable(Exception):
@@ -62,6 +80,11 @@ def read_notebook(path):
     path = Path(path)
     if not path.is_file():
         raise Unreadable(f"no such file: {path}")
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        raise Unreadable(f"the notebook is {size / 2**20:.0f} MiB, more than the "
+                         f"{MAX_BYTES >> 20} MiB the grader reads; clear its outputs "
+                         "(Edit > Clear Outputs of All Cells), save and hand it in again")
     try:
         return load_notebook(path)
     except (OSError, UnicodeDecodeError) as e:
@@ -109,13 +132,7 @@ def student_of(nb):
             if not sid:
                 raise ValueError('STUDENT is empty; write your id in the first cell: '
                                  'STUDENT = "your-id"')
-            if sid == STUDENT_PLACEHOLDER:
-                raise ValueError(f'STUDENT is still the placeholder "{STUDENT_PLACEHOLDER}"; '
-                                 "put your own id in the first cell")
-            if len(sid) > MAX_ID or not sid.isprintable():
-                raise ValueError(f"STUDENT must be a short printable id (at most {MAX_ID} "
-                                 "characters)")
-            return sid
+            return check_id(sid)
     raise ValueError('no STUDENT = "..." line (a string literal) in the first cell; '
                      'write your id there, e.g. STUDENT = "ana-maria"')
 

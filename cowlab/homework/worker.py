@@ -28,6 +28,8 @@ def run_steps(box, steps, timeout, failures, errors, notes):
     done = []
     for step in steps:
         result = box.run(step["code"], timeout)
+        if box.over():                  # the whole notebook's time is up: stop here
+            break
         if result.status != "ok" and step.get("locked") and step["owner"] is None:
             raise RuntimeError(f"{step['what']} of the assignment failed in the grading kernel "
                                f"({result.status}: {result.error}); if --memory is small, "
@@ -57,6 +59,9 @@ def fail(step, result, failures, notes):
 def recover(box, done, timeout, failures, notes):
     """A fresh kernel, with the cells that ran fine so far rerun (dropping any that now fail)."""
     while True:
+        if box.over():                 # no time left to replay: the rest is `timeout`
+            done.clear()
+            return
         box.restart()
         for step in list(done):
             result = box.run(step["code"], timeout)
@@ -85,20 +90,23 @@ def extract(box, qid, timeout):
     return "invalid", "the answer could not be read back from the notebook", result
 
 
-def judge_code(assignment, qid, student, source, timeout, memory, cwd):
+def judge_code(assignment, qid, student, source, timeout, memory, cwd, limits=None, left=None):
     """Judge a code answer in a separate limited process -> [status, points, message].
 
     That process (runner.py --judge-code) runs the scenarios and holds the machine; the
     student's class runs in a process of its own. The result line carries a nonce the
     student's code never sees, so a line it might slip into the pipe does not count."""
+    allowed = max(60, 6 * timeout) if left is None else min(max(60, 6 * timeout), left)
+    if allowed <= 0:
+        return ["timeout", 0, "the notebook used up its time before this code was judged"]
     nonce = "@@" + secrets.token_hex(16) + "@@"
     job = json.dumps(dict(assignment=assignment, qid=qid, student=student, source=source,
                           timeout=min(timeout, 30), memory=memory, nonce=nonce))
     code, out, err = procs.run_limited([sys.executable, procs.RUNNER, "--judge-code"],
-                                       job.encode(), max(60, 6 * timeout), memory, cwd,
+                                       job.encode(), allowed, limits or memory, cwd,
                                        procs.kernel_env(procs.package_root()))
     if code is None:
-        return ["timeout", 0, f"your code ran over the {max(60, 6 * timeout):g} s limit "
+        return ["timeout", 0, f"your code ran over the {allowed:g} s limit "
                 "for all the scenarios"]
     for line in out.decode(errors="replace").splitlines():
         if line.startswith(nonce):
@@ -112,8 +120,11 @@ def judge_code(assignment, qid, student, source, timeout, memory, cwd):
     return ["crashed", 0, f"the process judging your code died (exit status {code})"]
 
 
-def grade_worker(path, exercises, timeout, memory):
-    """Run one submission; return plain data for the grader (see module docstring)."""
+def grade_worker(path, exercises, timeout, memory, budget=None, sandbox=False, hide=()):
+    """Run one submission; return plain data for the grader (see module docstring).
+
+    `budget` bounds the whole submission's wall-clock time, however many cells it has;
+    with `sandbox`, every process of it runs in bubblewrap and one cgroup (jail.py)."""
     procs.become_subreaper()
     submitted = read_notebook(path)
     assignment = assignment_of(submitted)
@@ -125,11 +136,24 @@ def grade_worker(path, exercises, timeout, memory):
     placeholders = build_plan(original, original, "x", list(kinds))[1]
     failures, errors, notes, values, code = {}, {}, [], {}, {}
     work = tempfile.mkdtemp(prefix="cowlab-grade-")
+    group, capped = None, False
     try:
+        limits = procs.Limits(memory)
+        if sandbox:
+            from . import cgroup, jail
+            group = cgroup.Cgroup(memory)
+            capped = jail.cap_directory(work)
+            limits = procs.Limits(memory, group, work, hide)
         shutil.copy(path, os.path.join(work, "submission.ipynb"))
-        box = Sandbox(work, memory_mib=memory)
+        box = Sandbox(work, limits=limits, budget=budget)
         try:
             done = run_steps(box, steps, timeout, failures, errors, notes)
+            if box.over():
+                message = (f"the notebook ran over the {budget:g} s it may take in all; "
+                           "the grader stopped there")
+                notes.append(message)
+                for qid in kinds:
+                    failures.setdefault(qid, ("timeout", message))
             for qid, kind in kinds.items():
                 if kind == "code" or qid in failures:
                     continue
@@ -149,9 +173,15 @@ def grade_worker(path, exercises, timeout, memory):
             if is_placeholder(source, placeholders.get(qid, "")):
                 code[qid] = ["unanswered", 0, "not yet answered"]
             else:
-                code[qid] = judge_code(assignment, qid, student, source, timeout, memory, work)
+                code[qid] = judge_code(assignment, qid, student, source, timeout, memory, work,
+                                       limits, box.left())
     finally:
+        if group is not None:
+            group.remove()
         procs.reap_descendants()
+        if capped:
+            from . import jail
+            jail.uncap_directory(work)
         shutil.rmtree(work, ignore_errors=True)
     return dict(student=student, assignment=assignment, failures=failures, errors=errors,
                 values=values, code=code, notes=notes[:50])
@@ -164,13 +194,17 @@ def worker_main(argv):
     ap.add_argument("--exercises", required=True)
     ap.add_argument("--timeout", type=float, required=True)
     ap.add_argument("--memory", type=int, required=True)
+    ap.add_argument("--budget", type=float)
+    ap.add_argument("--sandbox", action="store_true")
+    ap.add_argument("--hide", action="append", default=[])
     ap.add_argument("path")
     args = ap.parse_args(argv)
     out = os.fdopen(os.dup(1), "w")
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)           # nothing else may write on our result channel
     try:
-        result = grade_worker(args.path, args.exercises, args.timeout, args.memory)
+        result = grade_worker(args.path, args.exercises, args.timeout, args.memory,
+                              args.budget, args.sandbox, args.hide)
     except (Unreadable, ValueError) as e:
         result = dict(error=str(e))
     except RuntimeError as e:        # the kernel would not start or set up

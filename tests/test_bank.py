@@ -16,7 +16,6 @@ import pytest
 from cowlab.homework import Homework, bank
 
 STUDENTS = ["example-student", "ana-maria", "bob-7", "zoë"]
-bank._load()
 ALL = [q for qs in bank.ASSIGNMENTS.values() for q in qs]
 GRADED = [q for q in ALL if q.kind != "code"]
 

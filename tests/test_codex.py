@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from cowlab.homework import bank, codex
+from cowlab.homework import bank, codejudge, codex, worker
 from cowlab.homework.questions_code import code_solution
 
 REFERENCE = code_solution("q1")
@@ -15,7 +15,18 @@ FULL = bank.question("07-code", "q1").points
 
 
 def grade(source, student="ana-maria"):
-    return codex.grade_code("07-code", "q1", student, source)
+    """The judge the check and the grader share, on the answer's class built here."""
+    if not source.strip():
+        return "unanswered", 0, "not yet answered"
+    kernel = codex.kernel_from_source(source, "q1")
+    return codejudge.judge_kernel("07-code", "q1", student, kernel)
+
+
+def graded(source, tmp_path, student="ana-maria"):
+    """What the grader gives: the class in a process of its own, the judge in another."""
+    status, points, message = worker.judge_code("07-code", "q1", student, source, 10, 1024,
+                                                str(tmp_path))
+    return status, points, message
 
 
 def mutate(old, new):
@@ -140,36 +151,39 @@ def test_scenarios_are_modelled_on_cowtest():
     assert {1, 2, 3} <= writers
 
 
-def test_the_student_cannot_patch_the_checks():
+def test_the_student_cannot_patch_the_checks(tmp_path):
+    """The class runs in a process of its own: patching the checks, the machine, the
+    bank or builtins there changes nothing the judge computes."""
     first = REFERENCE.splitlines()[0] + "\n"
-    patch_checks = mutate(first, first + "import cowlab.homework.codex as _c\n"
-                          "_c.check_invariants = lambda m: None\n")
-    patch_checks = patch_checks.replace("        m.decref(pte.pfn)\n", "", 1)
-    assert grade(patch_checks)[:2] == ("invalid", 0)
-    patch_machine = mutate(first, first + "from cowlab.homework.codex import Machine\n"
-                           "Machine.free_count = lambda self: 0\n")
-    assert grade(patch_machine)[:2] == ("invalid", 0)
-    patch_bank = mutate(first, first + "import cowlab.homework.bank as _b\n"
-                        "_b.seed = lambda *a: 0\n")
-    assert grade(patch_bank)[:2] == ("invalid", 0)
-    patch_builtins = mutate(first, first + "import builtins\nbuiltins.isinstance = "
-                            "lambda *a: True\n")
-    assert grade(patch_builtins)[:2] == ("invalid", 0)
-    assert isinstance(1, int) and not isinstance(1, str)
-    # and the machine survives for the next submission graded in the same process
-    assert grade(REFERENCE)[0] == "correct"
+    buggy = REFERENCE.replace("        m.decref(pte.pfn)\n", "", 1)
+    honest = graded(buggy, tmp_path)
+    assert honest[0] == "wrong" and honest[1] < FULL
+    patch_checks = buggy.replace(first, first + "import cowlab.homework.codex as _c\n"
+                                 "_c.check_invariants = lambda m: None\n"
+                                 "_c.score_kernel = lambda *a, **k: ('correct', 8, '')\n", 1)
+    assert graded(patch_checks, tmp_path)[:2] == honest[:2]
+    patch_machine = buggy.replace(first, first + "from cowlab.homework.codex import Machine\n"
+                                  "Machine.free_count = lambda self: 0\n", 1)
+    assert graded(patch_machine, tmp_path)[:2] == honest[:2]
+    patch_bank = buggy.replace(first, first + "import cowlab.homework.bank as _b\n"
+                               "_b.seed = lambda *a: 0\n", 1)
+    assert graded(patch_bank, tmp_path)[:2] == honest[:2]
+    patch_builtins = buggy.replace(first, first + "import builtins\nbuiltins.isinstance = "
+                                   "lambda *a: True\n", 1)
+    assert graded(patch_builtins, tmp_path)[1] <= honest[1]
+    assert graded(REFERENCE, tmp_path)[:2] == ("correct", FULL)
 
 
 @pytest.mark.parametrize("source,why", [
     ("class q1(CowKernel:\n    pass\n", "syntax error on line 1"),
     ("q1 = 42\n", "must define a class named q1"),
-    ("raise SystemExit(0)\n", "stopped the grader"),
-    ("import sys\nsys.exit(3)\n", "stopped the grader"),
+    ("raise SystemExit(0)\n", "raised SystemExit"),
+    ("import sys\nsys.exit(3)\n", "raised SystemExit: 3"),
     ("class q1(CowKernel):\n    def __init__(self):\n        raise RuntimeError('boom')\n",
      "RuntimeError: boom"),
 ])
-def test_answers_that_do_not_run_are_invalid_with_a_reason(source, why):
-    status, points, msg = grade(source)
+def test_answers_that_do_not_run_are_invalid_with_a_reason(source, why, tmp_path):
+    status, points, msg = graded(source, tmp_path)
     assert (status, points) == ("invalid", 0) and why in msg, msg
 
 
@@ -220,12 +234,10 @@ def test_machine_primitives_refuse_misuse_clearly():
 def test_an_answer_that_inherits_the_reference_or_a_suspect_gets_nothing(tmp_path):
     """The reference and the bug-hunt kernels ship with the package; handing them in
     (or a subclass with one line changed) is not writing the kernel."""
-    from cowlab.homework import grade
-    for base in ("ReferenceKernel", "_KernelMD"):
-        source = (f"from cowlab.homework.codex import {base}\n"
+    for module, base in (("codex", "ReferenceKernel"), ("bughunt", "_KernelMD")):
+        source = (f"from cowlab.homework.{module} import {base}\n"
                   f"class q1({base}):\n    pass\n")
-        status, points, message = grade.judge_code("07-code", "q1", "sly", source, 10, 1024,
-                                                   str(tmp_path))
+        status, points, message = graded(source, tmp_path, student="sly")
         assert (status, points) == ("invalid", 0), (base, status, message)
         assert "subclass CowKernel" in message
         with pytest.raises(TypeError):

@@ -11,18 +11,19 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
-from cowlab.homework import bank, grade, runner
+from cowlab.homework import bank, grade, plain, submission, worker
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBS = ROOT / "tests" / "submissions"
 sys.path.insert(0, str(SUBS))
 import make_submissions as ms  # noqa: E402
 
-COLUMNS = "student,assignment,question,points,max_points,status,message".split(",")
+COLUMNS = "student,assignment,question,points,max_points,status,message,flag".split(",")
 STATUSES = {"correct", "wrong", "unanswered", "invalid", "timeout", "memory", "crashed",
             "unreadable"}
 
@@ -30,6 +31,8 @@ STATUSES = {"correct", "wrong", "unanswered", "invalid", "timeout", "memory", "c
 def env():
     e = dict(os.environ)
     e["PYTHONPATH"] = str(ROOT) + os.pathsep + e.get("PYTHONPATH", "")
+    name, value = ms.BATCH_TOKEN.split("=")
+    e[name] = value                  # what the escape submission looks for in /proc
     return e
 
 
@@ -56,11 +59,10 @@ def marked_processes():
 def batch(tmp_path_factory):
     """Grade every submission in one batch; {(student, assignment): [rows]} and more."""
     out = tmp_path_factory.mktemp("grades")
-    if os.path.exists(ms.SPY_REPORT):
-        os.unlink(ms.SPY_REPORT)
     subs = sorted(str(p) for p in SUBS.glob("*.ipynb"))
     run = cowlab("grade", *subs, "--out", str(out / "grades.csv"), "--feedback",
                  str(out / "feedback"), "--timeout", "10", "--memory", "1024", "--jobs", "2")
+    finished = time.monotonic()
     leftovers = marked_processes()
     for pid in leftovers:          # do not leave them running even when the test fails
         os.kill(pid, 9)
@@ -72,7 +74,7 @@ def batch(tmp_path_factory):
     for r in rows:
         by.setdefault((r["student"], r["assignment"]), []).append(r)
     return dict(run=run, out=out, header=header, rows=rows, by=by, leftovers=leftovers,
-                subs=subs)
+                subs=subs, finished=finished)
 
 
 def rows_of(batch, student, assignment=ms.ADVERSARIAL):
@@ -109,6 +111,17 @@ def test_submissions_are_generated_from_the_current_notebooks():
     assert ms.main(["--check"]) == 0, "run python tests/submissions/make_submissions.py"
 
 
+def test_the_grades_are_the_committed_ones(batch):
+    """tests/submissions/results/grades.csv is what the grader gave these submissions:
+    a change to the grader that moves a point or a status shows up here (messages may
+    be reworded). Regenerate it deliberately, and say why, when a change is meant."""
+    with open(SUBS / "results" / "grades.csv", newline="") as f:
+        committed = [r for r in csv.DictReader(f)]
+    key = ("student", "assignment", "question", "points", "max_points", "status")
+    assert [tuple(r[k] for k in key) for r in batch["rows"]] == \
+        [tuple(r[k] for k in key) for r in committed]
+
+
 def test_the_batch_finishes_cleanly(batch):
     assert batch["run"].returncode == 0, batch["run"].stderr[-2000:]
     assert "Traceback" not in batch["run"].stderr
@@ -122,8 +135,10 @@ def test_csv_has_one_row_per_question_per_submission(batch):
         if rows[0]["status"] == "unreadable":
             assert [r["question"] for r in rows] == ["*"]
             continue
-        assert [r["question"] for r in rows] == [q.id for q in bank.questions(assignment)]
-        assert [float(r["max_points"]) for r in rows] == [q.points for q in bank.questions(assignment)]
+        copies = 2 if student == "twin" else 1          # handed in twice: graded twice
+        qs = bank.questions(assignment) * copies
+        assert [r["question"] for r in rows] == [q.id for q in qs]
+        assert [float(r["max_points"]) for r in rows] == [q.points for q in qs]
         for r in rows:
             assert 0 <= float(r["points"]) <= float(r["max_points"])
     assert not [p for p in batch["out"].iterdir() if p.name.startswith(".grades-")]
@@ -162,7 +177,7 @@ def test_edited_locked_cells_change_nothing(batch):
 
 
 def test_an_endless_loop_times_out_and_the_rest_is_graded(batch):
-    rows = rows_of(batch, "../x/loop-er")
+    rows = rows_of(batch, "loop-er")
     q = victim("loop.ipynb", "while True")
     assert (rows[q]["status"], rows[q]["points"]) == ("timeout", "0")
     assert "10 s" in rows[q]["message"]
@@ -209,17 +224,14 @@ def test_missing_student_cell_and_unknown_assignment_say_what_to_fix(batch):
 
 
 def test_snooping_for_the_graders_files_finds_nothing(batch):
-    with open(ms.SPY_REPORT) as f:       # the spy ran, and wrote down what it saw
-        seen = json.load(f)
-    assert "found" in seen and seen["files_read"] > 0, "the spy did not finish looking"
-    # /tmp holds whatever else ran on this machine; what matters is that no answer of
-    # this student's variant was lying around to be found
-    truth = {q.id: bank.expected(ms.ADVERSARIAL, q.id, "spy")
-             for q in bank.questions(ms.ADVERSARIAL) if q.kind != "code"}
-    assert not [q for q, v in seen["found"].items() if truth.get(q) == v], seen["found"]
-    assert set(seen["cwd_files"]) <= {"submission.ipynb", ".kernel.json", ".kernel.log"}
-    assert not any("EXPECT" in k or "SOLUTION" in k or "ANSWER" in k for k in seen["env"])
-    for r in rows_of(batch, "spy").values():
+    """The spy reads every file it can reach near its kernel (cwd, .., /tmp, its parent's
+    cwd) for 4 s, looking for answers, and reports in its last answer what it saw."""
+    rows = rows_of(batch, "spy")
+    last = answers_in("spy.ipynb")[-1]
+    report = rows[last]["message"]
+    assert "files=" in report and "grader=no" in report and "found=0" in report, report
+    assert int(report.split("files=")[1].split()[0]) > 0, "the spy did not look"
+    for r in rows.values():
         assert r["points"] == "0" and r["status"] != "correct", r
 
 
@@ -234,10 +246,9 @@ def test_code_that_patches_its_judge_earns_nothing(batch):
 def test_feedback_reports_stay_in_their_directory_and_do_not_leak_answers(batch):
     fb = batch["out"] / "feedback"
     names = sorted(p.name for p in fb.iterdir())
-    assert "ana-maria.md" in names and "_x_loop-er.md" in names
-    assert not (batch["out"] / "x").exists()
-    text = (fb / "_x_loop-er.md").read_text()
-    assert "../x/loop-er" in text and "time limit" in text
+    assert "ana-maria.md" in names and "loop-er.md" in names
+    assert all((fb / n).resolve().parent == fb.resolve() for n in names)
+    assert "time limit" in (fb / "loop-er.md").read_text()
     students = {r["student"] for r in batch["rows"]}
     assert len(names) == len(students)          # one report per student
     mine = (fb / "ana-maria.md").read_text()    # with a section per notebook handed in
@@ -248,6 +259,140 @@ def test_feedback_reports_stay_in_their_directory_and_do_not_leak_answers(batch)
             exp = bank.expected(r["assignment"], r["question"], r["student"])
             if isinstance(exp, int) and abs(exp) >= 10:
                 assert str(exp) not in r["message"], r
+
+
+# ------------------------------------------------------------------ a hostile student
+
+def planted_files():
+    import site
+    places = [ROOT, Path(site.getsitepackages()[0]), Path.home()]
+    return [where / rel for where, rel in zip(places, ms.PLANTED)]
+
+
+def test_planted_code_reaches_neither_the_grader_nor_later_kernels(batch):
+    """Student code cannot write the grader's package, a .pth into the venv or an IPython
+    startup file: the file system is read-only in the sandbox, HOME a throw-away tmpfs."""
+    found = [p for p in planted_files() if p.exists()]
+    for p in found:
+        p.unlink()
+    assert not found, f"a submission planted {found}"
+    rows = rows_of(batch, "escaper")
+    assert_others_correct(rows, skip=set())       # q1 would be -1 had anything worked
+
+
+def test_a_student_who_hunts_the_grader_finds_and_kills_nothing(batch):
+    """The escape submission looks for the grader in /proc (by a token in its
+    environment), for the batch's notebooks in its command line, kills what it finds and
+    leaves a process behind that writes after a delay: in its own pid namespace it sees
+    no grader, every other row is there, and the late writer dies with its sandbox."""
+    assert batch["run"].returncode == 0, batch["run"].stderr[-2000:]
+    assert len(batch["by"]) >= len(batch["subs"]) - 4     # every submission has its rows
+    time.sleep(max(0.0, batch["finished"] + 5 - time.monotonic()))
+    late = Path(ms.LATE_REPORT)
+    wrote = late.exists()
+    if wrote:
+        late.unlink()
+    assert not wrote, "a process of the submission outlived its grading"
+
+
+def test_a_submission_is_bounded_as_a_whole_not_per_process(batch):
+    """Twelve processes of 256 MiB each (each under its own RLIMIT_AS), a fork bomb and a
+    disk filler: the cgroup holds the whole submission to --memory and 64 processes, the
+    writable places are a few MiB; only the questions whose cells did it lose points."""
+    rows = rows_of(batch, "hog")
+    qids = answers_in("hog.ipynb")
+    for q in qids[1:4]:
+        assert "ESCAPED" not in rows[q]["message"], rows[q]
+        assert rows[q]["points"] == "0", rows[q]
+    assert "Errno" in rows[qids[3]]["message"], rows[qids[3]]     # no space / file too large
+    assert_others_correct(rows, skip=set(qids[1:4]))
+
+
+def test_a_formula_for_an_id_is_refused_and_no_csv_cell_is_a_formula(batch):
+    rows = rows_of(batch, "formula-id")
+    assert all(r["status"] == "invalid" and "only letters" in r["message"]
+               for r in rows.values()), rows
+    for r in batch["rows"]:
+        for value in r.values():
+            assert not value.startswith(("=", "+", "-", "@", "\t", "\r")), r
+
+
+def test_csv_cells_that_look_like_formulas_are_neutralised(tmp_path):
+    out = tmp_path / "g.csv"
+    evil = ["=1+1", "+SUM(A1)", "-2", "@A1", "\tx", "\rx", "=HYPERLINK(\"x\")"]
+    grade.write_csv([grade.row(e, "01-fork", "q1", 0, 1, "wrong", e) for e in evil], out)
+    with open(out, newline="") as f:
+        got = list(csv.DictReader(f))
+    assert [r["student"] for r in got] == ["'" + e.replace("\r", " ") for e in evil]
+    assert not [r for r in got if r["message"].startswith(("=", "+", "-", "@", "\t", "\r"))]
+    assert got[0]["message"] == "'=1+1"
+
+
+def test_feedback_shows_markup_as_text(batch):
+    text = (batch["out"] / "feedback" / "markup.md").read_text()
+    assert "<script" not in text and "<img" not in text
+    assert "&lt;script&gt;" in text
+
+
+def test_the_same_id_twice_is_graded_twice_and_flagged(batch):
+    rows = batch["by"][("twin", ms.ADVERSARIAL)]
+    n = len(bank.questions(ms.ADVERSARIAL))
+    assert len(rows) == 2 * n
+    assert all("duplicate" in r["flag"] and "twin-" in r["flag"] for r in rows)
+    assert sorted(r["status"] for r in rows).count("correct") == n     # one right, one blank
+    assert "DUPLICATE: twin" in batch["run"].stderr
+    assert (batch["out"] / "feedback" / "twin.md").read_text().count("Warning: duplicate") == 2
+    others = [r for r in batch["rows"] if r["student"] != "twin"]
+    assert not any(r["flag"] for r in others)
+
+
+def test_a_huge_notebook_is_not_parsed(tmp_path):
+    big = tmp_path / "big.ipynb"
+    nb = json.loads((SUBS / f"correct-{ms.ADVERSARIAL}.ipynb").read_text())
+    nb["cells"][0]["outputs"] = [{"output_type": "stream", "name": "stdout",
+                                  "text": "x" * (20 << 20)}]
+    big.write_text(json.dumps(nb))
+    start = time.monotonic()
+    run = cowlab("grade", str(big), "--out", str(tmp_path / "g.csv"))
+    assert run.returncode == 0, run.stderr
+    (r,) = list(csv.DictReader(open(tmp_path / "g.csv")))
+    assert r["status"] == "unreadable" and "MiB" in r["message"] and "clear" in r["message"]
+    assert time.monotonic() - start < 60
+
+
+def test_the_whole_submission_has_one_time_budget_whatever_its_cell_count(tmp_path):
+    """Twenty looping cells with a 2 s limit per cell: today that was 20 timeouts and
+    their replays; the budget stops the submission after --budget seconds in all."""
+    nb = json.loads((SUBS / f"correct-{ms.ADVERSARIAL}.ipynb").read_text())
+    loops = [{"cell_type": "code", "source": "while True:\n    pass", "metadata": {},
+              "outputs": [], "execution_count": None, "id": f"loop-{i}"} for i in range(20)]
+    nb["cells"][3:3] = loops
+    path = tmp_path / "loops.ipynb"
+    path.write_text(json.dumps(nb))
+    start = time.monotonic()
+    run = cowlab("grade", str(path), "--out", str(tmp_path / "g.csv"), "--timeout", "2",
+                 "--budget", "10", "--memory", "1024")
+    took = time.monotonic() - start
+    assert run.returncode == 0, run.stderr
+    rows = list(csv.DictReader(open(tmp_path / "g.csv")))
+    assert rows and all(r["status"] == "timeout" for r in rows), rows
+    assert took < 10 + 60, took       # the budget plus kernel start-ups, not 20 x 2 s + replays
+
+
+def test_without_a_sandbox_grading_is_refused_unless_asked(tmp_path):
+    e = env()
+    e["PATH"] = str(tmp_path)             # no bwrap to be found
+    sub = str(SUBS / f"blank-{ms.ADVERSARIAL}.ipynb")
+    run = subprocess.run([sys.executable, "-m", "cowlab", "grade", sub, "--out",
+                          str(tmp_path / "g.csv")], cwd=ROOT, env=e, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 2 and "bubblewrap" in run.stderr and "--no-sandbox" in run.stderr
+    assert not (tmp_path / "g.csv").exists()
+    run = subprocess.run([sys.executable, "-m", "cowlab", "grade", sub, "--out",
+                          str(tmp_path / "g.csv"), "--no-sandbox"], cwd=ROOT, env=e,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and "WITHOUT a sandbox" in run.stderr, run.stderr
+    assert len(list(csv.DictReader(open(tmp_path / "g.csv")))) == 5
 
 
 # ------------------------------------------------------------------ pieces
@@ -269,36 +414,42 @@ def test_bad_command_lines_get_a_message_not_a_traceback(tmp_path):
 
 def test_only_plain_data_leaves_the_kernel():
     import numpy as np
-    assert runner.to_plain({1: (2, np.int64(3)), "a": [True, None, 1.5]}) == \
+    assert plain.to_plain({1: (2, np.int64(3)), "a": [True, None, 1.5]}) == \
         {"1": [2, 3], "a": [True, None, 1.5]}
     for bad in (object(), type("I", (int,), {})(3), [set()], {(1, 2): 3}, {True: 1}):
         with pytest.raises(ValueError):
-            runner.to_plain(bad)
+            plain.to_plain(bad)
     deep = []
     for _ in range(60):
         deep = [deep]
     with pytest.raises(ValueError, match="nested"):
-        runner.to_plain(deep)
+        plain.to_plain(deep)
 
 
-def test_the_student_id_is_read_as_written():
+def test_the_student_id_is_read_as_written_and_checked():
     def nb(source):
-        return grade.as_node({"metadata": {}, "cells": [
+        return submission.as_node({"metadata": {}, "cells": [
             {"cell_type": "code", "source": source, "metadata": {"cowlab": {"role": "student"}}}]})
-    assert grade.student_of(nb('STUDENT = "ana-maria"')) == "ana-maria"
-    for bad, why in [('STUDENT = "your-id"', "placeholder"), ("STUDENT = name", "STUDENT ="),
-                     ('STUDENT = ""', "empty"), ("x = 1", "STUDENT =")]:
+    assert submission.student_of(nb('STUDENT = "ana-maria"')) == "ana-maria"
+    assert submission.student_of(nb('STUDENT = "zoë.k_2"')) == "zoë.k_2"
+    for bad, why in [('STUDENT = "your-id"', "set STUDENT to your id"),
+                     ('STUDENT = "example-student"', "set STUDENT to your id"),
+                     ("STUDENT = name", "STUDENT ="), ('STUDENT = ""', "empty"),
+                     ("x = 1", "STUDENT ="), ('STUDENT = "=HYPERLINK(1)"', "only letters"),
+                     ('STUDENT = "../x/loop-er"', "only letters"),
+                     ('STUDENT = "<img src=x onerror=alert(1)>"', "only letters"),
+                     ('STUDENT = "' + "a" * 65 + '"', "1 to 64")]:
         with pytest.raises(ValueError, match=why):
-            grade.student_of(nb(bad))
+            submission.student_of(nb(bad))
 
 
 def test_stray_processes_live_until_the_grader_reaps_them():
     """Without reaping, a setsid'ed and a double-forked child would survive the kernel."""
     script = textwrap.dedent(f"""
         import os, sys, tempfile, time, json
-        from cowlab.homework import runner
-        runner.become_subreaper()
-        box = runner.Sandbox(tempfile.mkdtemp(), memory_mib=1024)
+        from cowlab.homework import procs, sandbox
+        procs.become_subreaper()
+        box = sandbox.Sandbox(tempfile.mkdtemp(), memory_mib=1024)
         r = box.run('''import os, subprocess
         subprocess.Popen(["sleep", "{ms.ORPHAN_MARKS[0]}"], start_new_session=True)
         if os.fork() == 0:
@@ -308,12 +459,12 @@ def test_stray_processes_live_until_the_grader_reaps_them():
             os._exit(0)
         os.wait()''', 20)
         time.sleep(0.5)
-        before = len(runner.descendants())
+        before = len(procs.descendants())
         box.close()
         time.sleep(0.5)
-        mid = len(runner.descendants())
-        runner.reap_descendants()
-        print(json.dumps([r.status, before, mid, len(runner.descendants())]))
+        mid = len(procs.descendants())
+        procs.reap_descendants()
+        print(json.dumps([r.status, before, mid, len(procs.descendants())]))
     """)
     run = subprocess.run([sys.executable, "-c", script], env=env(), capture_output=True,
                          text=True, timeout=120)
@@ -343,7 +494,7 @@ STUB = "class q1(CowKernel):\n    pass\n"
 def test_a_code_answer_cannot_reach_its_judge(tmp_path, source, status):
     """The class runs in its own process: patches, forged output and exits change nothing."""
     code = next(q for q in bank.questions(ms.CODE) if q.kind == "code")
-    got, points, message = grade.judge_code(ms.CODE, code.id, "ana-maria", source, 3, 1024,
+    got, points, message = worker.judge_code(ms.CODE, code.id, "ana-maria", source, 3, 1024,
                                             str(tmp_path))
     assert (got, points) == (status, 0), message
 
@@ -354,6 +505,6 @@ def test_a_correct_code_answer_passes_every_scenario_out_of_process(tmp_path):
     source = next("".join(c["source"]) for c in nb["cells"]
                   if c["metadata"].get("cowlab", {}).get("question") == code.id
                   and c["metadata"]["cowlab"].get("role") == "answer")
-    got, points, message = grade.judge_code(ms.CODE, code.id, "ana-maria", source, 10, 1024,
+    got, points, message = worker.judge_code(ms.CODE, code.id, "ana-maria", source, 10, 1024,
                                             str(tmp_path))
     assert (got, points) == ("correct", code.points), message

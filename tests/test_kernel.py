@@ -1,4 +1,7 @@
-"""One test per rule of DESIGN.md's semantics, through the public API only."""
+"""One test per rule of the model (README "The model in five lines", docs/kernel-internals.md).
+
+Through the public API only.
+"""
 import errno
 
 import numpy as np

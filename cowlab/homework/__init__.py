@@ -8,8 +8,9 @@ In a homework notebook:
     p = hw.params("q1")     # the same numbers as data, to compute with
     hw.check("q1", q1)      # one line: correct / wrong: hint / not yet answered / invalid: why
 
-The bank (`bank.py`, `questions_*.py`) and the code exercises (`codex.py`) load on
-first use, so importing this package costs nothing.
+The catalog (`catalog.py`, `questions_*.py`), the bank and the code exercises
+(`codex.py`, judged by `codejudge.py`) load on first use, so importing this package
+costs nothing.
 """
 import os
 
@@ -73,35 +74,35 @@ class Homework:
 
     def suspects(self, qid):
         """The bug-hunt kernels of this student's variant: {name: kernel class}."""
-        from . import bank, codex
-        return codex.suspects(bank.seed(self.assignment, qid, self.student))
+        from . import bank, bughunt
+        return bughunt.suspects(bank.seed(self.assignment, qid, self.student))
 
 
 def _as_graded(value, qid):
     """The answer exactly as the grader will see it: strict plain data through JSON
     (so a tuple or a numpy number is `invalid` here too, with the fix named)."""
     import json
-    from .runner import to_plain
+    from .plain import to_plain
     return json.loads(json.dumps(to_plain(value, qid)))
 
 
 def _check_code(hw, q, value):
-    """Run the public scenarios on the student's kernel class (the grader runs all)."""
-    from . import bank, codex
+    """Judge the student's kernel class with codejudge.judge_kernel, the grader's judge:
+    the public scenarios here (the grader runs them all)."""
+    from . import codejudge
     if value is None:
         return "not yet answered"
     if not isinstance(value, type):
         return (f"invalid: {q.id} must be a class, e.g. `class {q.id}(CowKernel): ...`, "
                 f"not {type(value).__name__}")
     try:
-        kernel = value()
-        status, _, msg = codex.score_kernel(kernel, bank.seed(hw.assignment, q.id, hw.student),
-                                            q.points, public_only=True)
+        status, _, msg = codejudge.judge_kernel(hw.assignment, q.id, hw.student, value(),
+                                                public_only=True)
     except Exception as e:
         return f"invalid: {type(e).__name__}: {e}"
     if status == "correct":
-        hidden = sum(1 for _, pub, _ in codex.SCENARIOS.values() if not pub)
-        return f"correct: the public scenarios pass (the grader runs {hidden} more)"
+        return (f"correct: the public scenarios pass (the grader runs "
+                f"{codejudge.hidden_count()} more)")
     if status == "unanswered":
         return "not yet answered"
     return f"wrong: {msg}"

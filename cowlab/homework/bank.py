@@ -1,113 +1,24 @@
-"""The question bank: every graded question, its per-student variant, and the judge.
+"""The question bank: each question's per-student variant, and the judge.
 
-A question is a function that *solves* it with the cowlab model from its params
-(its body is also the solution cell of the solutions notebook), plus a function
-that draws the params from a random generator seeded by the student and the
-question, as OSTEP's simulators do with `-s SEED`.  The expected answer is never
-stored: `expected()` runs the solver on the variant.
+The questions are declared in `questions_*.py` (see question.py) and put in course
+order by catalog.py; this module draws a student's numbers and judges answers.
+The expected answer is never stored: `expected()` runs the solver on the variant.
 
-    ASSIGNMENTS    {assignment: [Question, ...]} in notebook order
+    ASSIGNMENTS, TITLES, question(a, q), questions(a)   the catalog (re-exported)
     params(a, q, student)           the variant's numbers (plain JSON data)
     expected(a, q, student)         the answer, recomputed with the model
     judge(a, q, student, given)     -> (status, points, message); never raises
 """
-import hashlib
-import inspect
 import json
 import math
 import random
-import textwrap
-from dataclasses import dataclass, field
 
-KINDS = ("number", "choice", "state", "code")
-LETTERS = "abcde"
-
-
-@dataclass(frozen=True)
-class Question:
-    """One graded question.  `solve(params)` computes the answer with the model;
-    `make(rng)` draws the params; `prompt` is formatted with the params."""
-    assignment: str
-    id: str
-    points: int
-    kind: str
-    title: str
-    prose: str
-    prompt: str
-    make: object
-    solve: object = None
-    hint: str = "look again at what the kernel does at this step"
-    tolerance: float = 0          # numbers: |given - expected| <= tolerance
-    unit: str = ""                # shown in prompts and type messages
-    traps: object = None          # params -> [(wrong answer, specific hint)]
-    options: dict = field(default_factory=dict)   # choice: key -> text (formatted)
-    partial: bool = False         # state dicts: points per right entry
-
-    def solution_source(self):
-        """The solver's body as a notebook cell: `qid = <answer>` at the end."""
-        src = textwrap.dedent(inspect.getsource(self.solve))
-        lines = src.splitlines()
-        while not lines[0].startswith("def "):
-            lines.pop(0)                      # decorators
-        body = textwrap.dedent("\n".join(lines[1:]))
-        body_lines = body.splitlines()
-        out = [f'p = hw.params("{self.id}")']
-        last = max(i for i, ln in enumerate(body_lines) if ln.startswith("return "))
-        body_lines[last] = f"{self.id} = " + body_lines[last][len("return "):]
-        return "\n".join(out + body_lines).rstrip()
-
-
-ASSIGNMENTS = {}
-TITLES = {}
-
-
-def assignment(name, title):
-    """Declare an assignment (in course order)."""
-    ASSIGNMENTS.setdefault(name, [])
-    TITLES[name] = title
-
-
-def question(assignment_name, qid, **kw):
-    """Look a question up, or (with keyword arguments) declare one and return
-    a decorator for its solver."""
-    if not kw:
-        _load()
-        for q in ASSIGNMENTS.get(assignment_name, ()):
-            if q.id == qid:
-                return q
-        known = ", ".join(q.id for q in ASSIGNMENTS.get(assignment_name, ())) or "none"
-        if assignment_name not in ASSIGNMENTS:
-            raise KeyError(f"unknown assignment {assignment_name!r}; "
-                           f"known: {', '.join(ASSIGNMENTS)}")
-        raise KeyError(f"{assignment_name} has no question {qid!r}; its questions: {known}")
-
-    def register(solve):
-        q = Question(assignment_name, qid, solve=solve, **kw)
-        assert q.kind in KINDS, q.kind
-        assert all(x.id != qid for x in ASSIGNMENTS[assignment_name]), qid
-        ASSIGNMENTS[assignment_name].append(q)
-        return solve
-    return register
-
-
-def _load():
-    """The question modules register themselves when bank is imported (see the end)."""
-
-
-def questions(assignment_name):
-    _load()
-    if assignment_name not in ASSIGNMENTS:
-        raise KeyError(f"unknown assignment {assignment_name!r}; known: {', '.join(ASSIGNMENTS)}")
-    return list(ASSIGNMENTS[assignment_name])
+from .catalog import ASSIGNMENTS, TITLES, question, questions  # noqa: F401 (the read API)
+from .plain import to_plain
+from .question import LETTERS, KINDS, Question, seed  # noqa: F401 (the read API)
 
 
 # -- variants ------------------------------------------------------------------------
-
-def seed(assignment_name, qid, student):
-    """The variant seed: the same student and question always get the same numbers."""
-    digest = hashlib.sha256(f"{assignment_name}/{qid}/{student}".encode()).digest()
-    return int.from_bytes(digest[:8], "big")
-
 
 _CACHE = {}
 
@@ -131,10 +42,10 @@ def expected(assignment_name, qid, student):
     """The right answer for this variant, recomputed with the model (not for code)."""
     q = question(assignment_name, qid)
     if q.kind == "code":
-        raise ValueError(f"{assignment_name}/{qid} is a code question: grade it with "
-                         "codex.grade_code, it has no single expected value")
+        raise ValueError(f"{assignment_name}/{qid} is a code question: it is judged by "
+                         "running it (codejudge.judge_kernel), it has no single expected value")
     return _cached(("e", assignment_name, qid, student),
-                   lambda: plain(q.solve(params(assignment_name, qid, student))))
+                   lambda: to_plain(q.solve(params(assignment_name, qid, student))))
 
 
 def prompt(assignment_name, qid, student):
@@ -161,44 +72,6 @@ def choice_options(q, p):
 
 # -- judging -------------------------------------------------------------------------
 
-class NotPlain(TypeError):
-    pass
-
-
-def plain(value, depth=0):
-    """The value as plain JSON data (numpy scalars and tuples allowed); NotPlain otherwise.
-
-    Objects that claim to equal anything are refused here, so the judge only ever
-    compares numbers, strings, lists and dicts it built itself."""
-    if depth > 50:
-        raise NotPlain("the answer is nested too deeply")
-    if value is None or type(value) in (bool, int, str):
-        return value
-    if type(value) is float:
-        return value
-    t = type(value)
-    if t.__module__ == "numpy":
-        if t.__name__.startswith(("int", "uint")):
-            return int(value)
-        if t.__name__.startswith("float"):
-            return float(value)
-        if t.__name__ == "bool_" or t.__name__ == "bool":
-            return bool(value)
-        if t.__name__ == "ndarray":
-            return plain(value.tolist(), depth + 1)
-    if t in (list, tuple):
-        return [plain(v, depth + 1) for v in value]
-    if t is dict:
-        out = {}
-        for k, v in value.items():
-            if type(k) not in (str, int) and not (type(k).__module__ == "numpy"
-                                                  and type(k).__name__.startswith("int")):
-                raise NotPlain(f"dict keys must be ints or strings, not {type(k).__name__}")
-            out[str(int(k)) if not isinstance(k, str) else k] = plain(v, depth + 1)
-        return out
-    raise NotPlain(f"{t.__name__} is not plain data (use int, float, str, list or dict)")
-
-
 def _number(x):
     return type(x) in (int, float)
 
@@ -220,8 +93,8 @@ def judge(assignment_name, qid, student, given):
     if q.kind == "code":
         return "invalid", 0, "invalid: code questions are graded by running them (codex)"
     try:
-        given = plain(given)
-    except NotPlain as e:
+        given = to_plain(given, qid)
+    except ValueError as e:
         return "invalid", 0, f"invalid: {e}"
     except RecursionError:
         return "invalid", 0, "invalid: the answer is nested too deeply"
@@ -310,8 +183,3 @@ def _judge_state(q, p, exp, given):
 
 
 _JUDGES = {"number": _judge_number, "choice": _judge_choice, "state": _judge_state}
-
-
-# The questions register themselves into ASSIGNMENTS on import; importing them here
-# means `bank.ASSIGNMENTS` is complete as soon as `bank` is imported.
-from . import questions_course, questions_systems, questions_code  # noqa: E402,F401

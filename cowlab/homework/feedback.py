@@ -3,8 +3,11 @@
 A report repeats what the grades say, question by question, with the hint the
 checks give -- never the expected answer -- and what happened to cells the grader
 had to skip (time limit, memory, a crash). File names come from the student id,
-made safe so that an id like `../../etc/x` cannot leave DIR.
+made safe so that an id like `../../etc/x` cannot leave DIR. Everything that comes from
+a notebook (the id, messages, notes) is HTML-escaped, so a report opened in a browser or
+a Markdown viewer shows `<script>` as text instead of running it.
 """
+import html
 import os
 import re
 from pathlib import Path
@@ -29,28 +32,35 @@ def title(assignment, qid):
         return qid
 
 
+def text(value):
+    """Notebook-borne text for Markdown: HTML-escaped, table bars and backticks defused."""
+    return html.escape(str(value)).replace("|", "\\|").replace("`", "&#96;")
+
+
 def section(path, rows, result):
     """The markdown for one graded notebook of a student."""
     first = rows[0]
     got = sum(float(r["points"]) for r in rows)
     most = sum(float(r["max_points"]) for r in rows)
-    lines = [f"## {first['assignment'] or 'unknown assignment'}: {got:g} / {most:g}", "",
-             f"Notebook `{Path(path).name}`.", "",
-             "| question | points | result | feedback |", "| --- | --- | --- | --- |"]
+    lines = [f"## {text(first['assignment'] or 'unknown assignment')}: {got:g} / {most:g}",
+             "", f"Notebook `{text(Path(path).name)}`.", ""]
+    if first.get("flag"):
+        lines += [f"**Warning: {text(first['flag'])}.** Each copy is graded on its own.", ""]
+    lines += ["| question | points | result | feedback |", "| --- | --- | --- | --- |"]
     for r in rows:
-        message = r["message"].replace("|", "\\|")
-        lines.append(f"| {title(r['assignment'], r['question'])} | {r['points']} / "
+        message = text(r["message"])
+        lines.append(f"| {text(title(r['assignment'], r['question']))} | {r['points']} / "
                      f"{r['max_points']} | {ICONS.get(r['status'], r['status'])} | {message} |")
     notes = (result or {}).get("notes") or []
     if notes:
         lines += ["", "What the grader noticed while running this notebook:", ""]
-        lines += [f"- {n}" for n in notes]
+        lines += [f"- {text(n)}" for n in notes]
     return "\n".join(lines + [""])
 
 
 def report(student, graded):
     """The whole report of one student: a section per notebook they handed in."""
-    lines = [f"# Homework feedback for `{student}`", ""]
+    lines = [f"# Homework feedback for `{text(student)}`", ""]
     lines += [section(path, rows, result) for path, rows, result in graded]
     lines += ["Wrong answers get a hint, not the answer: re-read the chapter, try your numbers "
               "in the lab, and run the check cell again.", ""]

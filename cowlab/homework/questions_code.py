@@ -7,10 +7,9 @@ q2: bug hunt: four kernels, each with one classic COW bug; name each one's bug.
 import inspect
 import textwrap
 
-from .bank import assignment, question
+from .question import declare
 from .codex import SCENARIOS, BUGS, SUSPECTS, ReferenceKernel, Machine, suspects
 
-assignment("07-code", "Code: build COW yourself, then find the bugs")
 
 _PRIMITIVES = """\
 The machine `m` (a `codex.Machine`) gives only primitives, as a bare kernel would:
@@ -37,7 +36,7 @@ def _make_07_q1(rng):
     return {"public": public, "hidden": len(SCENARIOS) - len(public)}
 
 
-question("07-code", "q1", points=len(SCENARIOS), kind="code",
+declare("07-code", "q1", points=len(SCENARIOS), kind="code",
          title="Implement copy-on-write fork",
          prose="**Implement copy-on-write fork** (the xv6 COW lab, in Python). Fill in the "
                "three methods of `q1`:\n\n"
@@ -79,7 +78,7 @@ def _make_07_q2(rng):
             "bugs": sorted(BUGS)}
 
 
-@question("07-code", "q2", points=len(SUSPECTS), kind="state", partial=True,
+@declare("07-code", "q2", points=len(SUSPECTS), kind="state", partial=True,
          title="Bug hunt",
          prose="**Bug hunt.** `hw.suspects(\"q2\")` gives four kernels, `kernel_a` .. "
                "`kernel_d` (classes like your `q1`). Each has exactly one classic COW bug, and "

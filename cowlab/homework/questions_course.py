@@ -1,4 +1,4 @@
-"""Homework 01-03: fork, write faults, refcounting.
+"""Homework 01-02: fork, write faults (and the helpers the other question modules share).
 
 Each question is its solver: a function of the variant's params `p` that
 computes the answer with the cowlab model.  Its body is the solution cell of the
@@ -7,9 +7,8 @@ the params; `traps` name common wrong answers to give a specific hint.
 """
 import cowlab
 
-from .bank import assignment, question
+from .question import declare
 
-LETTERS = "abcde"
 
 
 # -- helpers for drawing params (not part of any solution) ------------------------------
@@ -88,19 +87,18 @@ def writes_script(rng, pages, who=("parent", "child"), length=(4, 7)):
     return [[rng.choice(who), rng.randrange(pages)] for _ in range(rng.randint(*length))]
 
 
-def _script(p):
+def script_text(p):
     return ", ".join(f"{w} writes VP{v}" for w, v in p["writes"])
 
 
 # == 01-fork ===========================================================================
-assignment("01-fork", "fork() copies page tables, not pages")
 
 
 def _make_01_q1(rng):
     return {"ram": rng.randint(16, 32), "other": rng.randint(1, 4), "pages": rng.randint(3, 8)}
 
 
-@question("01-fork", "q1", points=1, kind="number", title="Free frames after fork",
+@declare("01-fork", "q1", points=1, kind="number", title="Free frames after fork",
           prose="**Free frames after fork.** A second process is already running when a "
                 "shell spawns and forks. How many frames are free right after the fork? "
                 "Compute it with the model (`k.free_frames()`).",
@@ -125,7 +123,7 @@ def _make_01_q2(rng):
             "vpn": rng.randrange(pages)}
 
 
-@question("01-fork", "q2", points=1, kind="number", title="Refcount after several forks",
+@declare("01-fork", "q2", points=1, kind="number", title="Refcount after several forks",
           prose="**Refcount after several forks.** Each fork adds one reference to every "
                 "frame the parent maps; what does an exit do?",
           prompt="A parent spawns with {pages} pages in an empty machine and forks {forks} "
@@ -150,7 +148,7 @@ def _make_01_q3(rng):
             "pages": n, "last": n - 1}
 
 
-@question("01-fork", "q3", points=2, kind="state", title="The child's page table",
+@declare("01-fork", "q3", points=2, kind="state", title="The child's page table",
           prose="**The child's page table.** Frames are handed out lowest free PFN first, "
                 "and frames freed by an exit are reused. Give the child's page table as a "
                 "list of PFNs, one per page, in vpn order: `[pfn of VP0, pfn of VP1, ...]`.",
@@ -182,7 +180,7 @@ def _make_01_q4(rng):
                   ["refcount", "writable", "pfn", "cow", "free"], p)
 
 
-@question("01-fork", "q4", points=2, kind="choice", title="Which statement is true?",
+@declare("01-fork", "q4", points=2, kind="choice", title="Which statement is true?",
           prose="**Which statement is true?** Exactly one of the statements printed below "
                 "holds after the steps. Check each one against the model.",
           prompt="RAM has {ram} frames. A parent spawns with {pages} pages, forks, and the "
@@ -209,7 +207,7 @@ def _make_01_q5(rng):
     return {"pages": rng.randint(3, 8), "children": rng.randint(1, 3), "writes": rng.randint(0, 2)}
 
 
-@question("01-fork", "q5", points=1, kind="number", title="Pss of a child",
+@declare("01-fork", "q5", points=1, kind="number", title="Pss of a child",
           prose="**Pss of a child.** Rss counts every page a process maps; Pss divides each "
                 "page by the number of processes mapping it (as `/proc/PID/smaps_rollup`). "
                 "Pages are 4 KiB.",
@@ -229,7 +227,6 @@ def q5_child_pss(p):
 
 
 # == 02-write-faults ====================================================================
-assignment("02-write-faults", "Write faults: copy, reuse, zero-fill")
 
 
 def _make_02_q1(rng):
@@ -239,7 +236,7 @@ def _make_02_q1(rng):
             "vpn": rng.randrange(3)}
 
 
-@question("02-write-faults", "q1", points=1, kind="number", title="Where does the copy go?",
+@declare("02-write-faults", "q1", points=1, kind="number", title="Where does the copy go?",
           prose="**Where does the copy go?** After a fork the child writes one page. Which "
                 "frame does the child's entry point at after the write?",
           prompt="RAM has 16 frames. `init` spawns with {init} pages, then `parent` with "
@@ -263,7 +260,7 @@ def q1_copy_pfn(p):
 def _make_02_q2(rng):
     n = rng.randint(3, 6)
     p = {"pages": n, "writes": writes_script(rng, n, length=(5, 8))}
-    p["script"] = _script(p)
+    p["script"] = script_text(p)
     return p
 
 
@@ -271,7 +268,7 @@ def _distinct_writes(p):
     return len({tuple(w) for w in p["writes"]})
 
 
-@question("02-write-faults", "q2", points=2, kind="number", title="How many copies?",
+@declare("02-write-faults", "q2", points=2, kind="number", title="How many copies?",
           prose="**How many copies?** Parent and child write in the order given. Count the "
                 "write faults that copy a frame (`cow_copy`).",
           prompt="A parent spawns with {pages} pages and forks. Then, in order: {script}. "
@@ -315,12 +312,12 @@ def _make_02_q3(rng):
               "segv": [rng.choice(["parent", "child"]), n + m + rng.randint(0, 3)]}[outcome]
     options = sorted(_EXPLAIN)
     rng.shuffle(options)
-    return {"pages": n, "extra": m, "writes": prefix, "script": _script({"writes": prefix}),
+    return {"pages": n, "extra": m, "writes": prefix, "script": script_text({"writes": prefix}),
             "who": target[0], "vpn": target[1], "options": options, "first": n,
             "spawned": n - 1, "last": n + m - 1}
 
 
-@question("02-write-faults", "q3", points=2, kind="choice",
+@declare("02-write-faults", "q3", points=2, kind="choice",
           title="Explain the fault",
           prose="**Explain the fault.** Pick the explanation of what the kernel does on the "
                 "last write. The region after the spawned pages comes from `mmap` without "
@@ -349,7 +346,7 @@ def _make_02_q4(rng):
     return {"pages": n, "vpns": [rng.randrange(n) for _ in range(rng.randint(4, 8))]}
 
 
-@question("02-write-faults", "q4", points=1, kind="number", title="Minor faults of the child",
+@declare("02-write-faults", "q4", points=1, kind="number", title="Minor faults of the child",
           prose="**Minor faults of the child.** `getrusage` counts minor faults "
                 "(`ru_minflt`); the model keeps the same count in `k.stats(p)['minor_faults']`.",
           prompt="A parent spawns with {pages} pages and forks. The child writes these vpns "
@@ -372,7 +369,7 @@ def _make_02_q5(rng):
     return {"pages": n, "vpns": sorted(rng.sample(range(n), rng.randint(1, n - 1)))}
 
 
-@question("02-write-faults", "q5", points=2, kind="number", title="Private_Dirty of the parent",
+@declare("02-write-faults", "q5", points=2, kind="number", title="Private_Dirty of the parent",
           prose="**Private_Dirty of the parent.** Only the child writes. What does "
                 "`/proc/PARENT/smaps_rollup` say about the parent's Private_Dirty? "
                 "(Pages are 4 KiB; smaps counts a page as private when one PTE maps it.)",
@@ -394,11 +391,11 @@ def q5_parent_private_dirty(p):
 def _make_02_q6(rng):
     n = rng.randint(3, 5)
     p = {"pages": n, "writes": writes_script(rng, n, length=(4, 6)), "last": n - 1}
-    p["script"] = _script(p)
+    p["script"] = script_text(p)
     return p
 
 
-@question("02-write-faults", "q6", points=2, kind="state", title="The parent's page table",
+@declare("02-write-faults", "q6", points=2, kind="state", title="The parent's page table",
           prose="**The parent's page table.** Give the parent's PFNs after the script, as a "
                 "list in vpn order. Copies take the lowest free frame.",
           prompt="RAM has 16 frames. A parent spawns with {pages} pages and forks. Then, in "
@@ -413,153 +410,3 @@ def q6_parent_page_table(p):
     for name, vpn in p["writes"]:
         k.write(who[name], vpn, name)
     return [k.pte(parent, vpn).pfn for vpn in range(p["pages"])]
-
-
-# == 03-refcounting =====================================================================
-assignment("03-refcounting", "Refcounts: who frees a frame, and when")
-
-
-def _make_03_q1(rng):
-    n = rng.randint(3, 5)
-    writers = rng.sample(["parent", "child", "grandchild"], rng.randint(0, 2))
-    return {"pages": n, "vpn": rng.randrange(n), "writers": writers,
-            "order": ", then ".join(writers) or "nobody"}
-
-
-@question("03-refcounting", "q1", points=1, kind="number", title="Three generations",
-          prose="**Three generations.** A child forks a grandchild; some of them write the "
-                "same page. What is the refcount of the frame the page started on?",
-          prompt="In an empty machine a parent spawns with {pages} pages (VPn on PFn), forks "
-                 "a child, and the child forks a grandchild. Then VP{vpn} is written by, in "
-                 "order: {order}. What is rc(PF{vpn})?",
-          make=_make_03_q1,
-          hint="each writer that copies drops one reference to the old frame; the last "
-               "sharer does not copy")
-def q1_three_generations(p):
-    k = cowlab.Kernel(ram_pages=16)
-    parent = k.spawn("parent", pages=p["pages"])
-    child = k.fork(parent)
-    grandchild = k.fork(child)
-    who = {"parent": parent, "child": child, "grandchild": grandchild}
-    for name in p["writers"]:
-        k.write(who[name], p["vpn"], name)
-    return k.refcount(p["vpn"])
-
-
-def _make_03_q2(rng):
-    n = rng.randint(3, 4)
-    p = {"pages": n, "writes": writes_script(rng, n, who=("parent", "child1", "child2"),
-                                                length=(3, 5)),
-         "exits": rng.choice(["child1", "child2", "nobody"])}
-    p["script"] = _script(p)
-    return p
-
-
-@question("03-refcounting", "q2", points=3, kind="state", title="The refcount table",
-          prose="**The refcount table.** Give every frame in use and its refcount as a dict "
-                "`{pfn: refcount}` (frames with refcount 0 left out). Keys may be ints.",
-          prompt="RAM has 16 frames. A parent spawns with {pages} pages and forks child1, "
-                 "then child2. Then, in order: {script}. Then {exits} exits. Give "
-                 "{{pfn: refcount}} for every frame in use.",
-          make=_make_03_q2, partial=True,
-          hint="replay the script; a copy moves one reference from the old frame to a new one")
-def q2_refcount_table(p):
-    k = cowlab.Kernel(ram_pages=16)
-    parent = k.spawn("parent", pages=p["pages"])
-    who = {"parent": parent, "child1": k.fork(parent), "child2": k.fork(parent)}
-    for name, vpn in p["writes"]:
-        k.write(who[name], vpn, name)
-    if p["exits"] != "nobody":
-        k.exit(who[p["exits"]])
-    return {pfn: int(rc) for pfn, rc in enumerate(k.refcounts()) if rc > 0}
-
-
-def _make_03_q3(rng):
-    n = rng.randint(3, 6)
-    p = {"pages": n, "writes": writes_script(rng, n, length=(3, 6)),
-         "exits": rng.choice(["parent", "child"])}
-    p["script"] = _script(p)
-    return p
-
-
-@question("03-refcounting", "q3", points=1, kind="number", title="Frames freed at exit",
-          prose="**Frames freed at exit.** An exit drops every mapping of the process; a "
-                "frame goes back to the free list only when its refcount reaches 0.",
-          prompt="A parent spawns with {pages} pages and forks. Then, in order: {script}. "
-                 "Then the {exits} exits. How many frames does the exit free?",
-          make=_make_03_q3, unit="frames",
-          hint="only the frames that the exiting process alone maps are freed",
-          traps=lambda p: [(p["pages"], "frames still mapped by the other process stay")])
-def q3_frames_freed(p):
-    k = cowlab.Kernel(ram_pages=32)
-    parent = k.spawn("parent", pages=p["pages"])
-    child = k.fork(parent)
-    who = {"parent": parent, "child": child}
-    for name, vpn in p["writes"]:
-        k.write(who[name], vpn, name)
-    before = k.free_frames()
-    k.exit(who[p["exits"]])
-    return k.free_frames() - before
-
-
-def _make_03_q4(rng):
-    n = rng.randint(3, 6)
-    p = {"pages": n, "writes": writes_script(rng, n, length=(5, 9))}
-    p["script"] = _script(p)
-    return p
-
-
-@question("03-refcounting", "q4", points=2, kind="number", title="xv6 against Linux",
-          prose="**xv6 against Linux.** The xv6 COW lab copies on every write fault; Linux "
-                "reuses a frame whose refcount is 1 (`Kernel(rules=\"xv6\")` vs "
-                "`rules=\"linux\"`). Run the same script under both.",
-          prompt="A parent spawns with {pages} pages and forks. Then, in order: {script}. How "
-                 "many MORE frames does xv6 copy than Linux?",
-          make=_make_03_q4, unit="copies",
-          hint="the difference is the faults where the writer was the last sharer")
-def q4_xv6_vs_linux(p):
-    copies = {}
-    for rules in ("xv6", "linux"):
-        k = cowlab.Kernel(ram_pages=32, rules=rules)
-        parent = k.spawn("parent", pages=p["pages"])
-        who = {"parent": parent, "child": k.fork(parent)}
-        copies[rules] = 0
-        for name, vpn in p["writes"]:
-            copies[rules] += sum(e.kind == "cow_copy" for e in k.write(who[name], vpn, name))
-    return copies["xv6"] - copies["linux"]
-
-
-def _make_03_q5(rng):
-    n = rng.randint(3, 4)
-    p = {"pages": n, "writes": writes_script(rng, n, who=("parent", "child1", "child2"),
-                                                length=(2, 4))}
-    p["script"] = _script(p)
-    k = cowlab.Kernel(ram_pages=16)
-    parent = k.spawn("parent", pages=n)
-    procs = {"parent": parent, "child1": k.fork(parent), "child2": k.fork(parent)}
-    for name, vpn in p["writes"]:
-        k.write(procs[name], vpn, name)
-    return claims(rng, k, procs, ["refcount", "refcount", "pfn", "free", "writable"], p)
-
-
-@question("03-refcounting", "q5", points=2, kind="choice", title="Which statement is true?",
-          prose="**Which statement is true?** Exactly one statement printed below holds "
-                "after the script. Check each one against the model.",
-          prompt="RAM has 16 frames. A parent spawns with {pages} pages and forks child1, "
-                 "then child2. Then, in order: {script}. Which statement is true?",
-          make=_make_03_q5,
-          hint="with three sharers, the first writer copies and the frame keeps two users")
-def q5_refcount_true_statement(p):
-    k = cowlab.Kernel(ram_pages=16)
-    parent = k.spawn("parent", pages=p["pages"])
-    procs = {"parent": parent, "child1": k.fork(parent), "child2": k.fork(parent)}
-    for name, vpn in p["writes"]:
-        k.write(procs[name], vpn, name)
-
-    def actual(c):
-        if c["what"] == "refcount":
-            return k.refcount(c["pfn"])
-        if c["what"] == "free":
-            return k.free_frames()
-        return getattr(k.pte(procs[c["who"]], c["vpn"]), c["what"])
-    return next(letter for letter, c in zip("abcde", p["claims"]) if actual(c) == c["value"])

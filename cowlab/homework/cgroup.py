@@ -1,0 +1,176 @@
+"""A cgroup per submission: total memory, process count and CPU for all its processes.
+
+RLIMIT_AS bounds one process; a submission that forks a hundred processes would get a
+hundred times the memory. The launcher (procs.launch) puts itself in the submission's
+cgroup before it starts bubblewrap, so every process of the submission is counted
+together, and `kill()` finds every one of them, wherever it re-parented.
+
+cgroup v1 (the memory, pids and cpu hierarchies under /sys/fs/cgroup/<controller>) and
+v2 (one hierarchy with memory.max, pids.max, cpu.max) are both handled; either needs the
+grader to be root (or to own a delegated subtree).
+"""
+import os
+import secrets
+import signal
+import time
+
+ROOT = "/sys/fs/cgroup"
+PIDS = 64                    # processes and threads of one submission, together
+CPU_QUOTA = (100000, 100000)  # one CPU's worth per 100 ms
+
+
+def _own(controller):
+    """This process's cgroup path in a v1 hierarchy (or v2, controller '')."""
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, names, path = line.rstrip("\n").split(":", 2)
+            if (controller == "" and names == "") or controller in names.split(","):
+                return path
+    return None
+
+
+def version():
+    if os.path.exists(os.path.join(ROOT, "cgroup.controllers")):
+        return 2
+    if all(os.path.isdir(os.path.join(ROOT, c)) for c in ("memory", "pids")):
+        return 1
+    return None
+
+
+def _bases():
+    """{controller: directory under which submission cgroups are made}."""
+    v = version()
+    if v == 1:
+        out = {}
+        for c in ("memory", "pids", "cpu"):
+            own = _own(c)
+            if own is not None and os.path.isdir(os.path.join(ROOT, c)):
+                out[c] = os.path.join(ROOT, c) + own.rstrip("/")
+        return out
+    if v == 2:
+        return {"": _v2_base()}
+    return {}
+
+
+def _v2_base():
+    """v2: a parent whose subtree has memory, pids and cpu enabled. A cgroup with
+    processes cannot enable controllers for children, so the grader moves itself into
+    a leaf `cowlab-grader` first."""
+    base = os.path.join(ROOT, (_own("") or "/").lstrip("/"))
+    leaf = os.path.join(base, "cowlab-grader")
+    os.makedirs(leaf, exist_ok=True)
+    with open(os.path.join(leaf, "cgroup.procs"), "w") as f:
+        f.write(str(os.getpid()))
+    with open(os.path.join(base, "cgroup.subtree_control"), "w") as f:
+        f.write("+memory +pids +cpu")
+    return base
+
+
+def check():
+    """None if submission cgroups can be made here, else what is missing."""
+    v = version()
+    if v is None:
+        return "no cgroup hierarchy with memory and pids under /sys/fs/cgroup"
+    try:
+        group = Cgroup(256)
+    except OSError as e:
+        return f"cannot make a cgroup under /sys/fs/cgroup ({e.strerror}; run as root)"
+    group.remove()
+    return None
+
+
+class Cgroup:
+    """One submission's cgroup(s): `dirs` to join, `kill()`, `hit_memory()`, `remove()`."""
+
+    def __init__(self, memory_mib, pids=PIDS, cpu=CPU_QUOTA):
+        name = "cowlab-" + secrets.token_hex(6)
+        self.dirs = {}
+        try:
+            for controller, base in _bases().items():
+                d = os.path.join(base, name)
+                os.mkdir(d)
+                self.dirs[controller] = d
+            self._limit(memory_mib << 20, pids, cpu)
+        except OSError:
+            self.remove()
+            raise
+        if not self.dirs:
+            raise OSError(2, "no cgroup controllers found")
+
+    def _write(self, controller, name, value):
+        with open(os.path.join(self.dirs[controller], name), "w") as f:
+            f.write(str(value))
+
+    def _limit(self, memory, pids, cpu):
+        if "" in self.dirs:                                   # v2
+            self._write("", "memory.max", memory)
+            self._write("", "memory.swap.max", 0) if os.path.exists(
+                os.path.join(self.dirs[""], "memory.swap.max")) else None
+            self._write("", "pids.max", pids)
+            self._write("", "cpu.max", f"{cpu[0]} {cpu[1]}")
+            return
+        self._write("memory", "memory.limit_in_bytes", memory)
+        self._write("pids", "pids.max", pids)
+        if "cpu" in self.dirs:
+            self._write("cpu", "cpu.cfs_period_us", cpu[1])
+            self._write("cpu", "cpu.cfs_quota_us", cpu[0])
+
+    def join_paths(self):
+        """The cgroup.procs files a process writes its pid to, to join."""
+        return [os.path.join(d, "cgroup.procs") for d in self.dirs.values()]
+
+    def pids(self):
+        out = set()
+        for d in self.dirs.values():
+            try:
+                with open(os.path.join(d, "cgroup.procs")) as f:
+                    out.update(int(x) for x in f.read().split())
+            except OSError:
+                pass
+        return out
+
+    def kill(self, rounds=50):
+        """SIGKILL every process of the submission until none is left."""
+        for _ in range(rounds):
+            pids = self.pids()
+            if not pids:
+                return True
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.02)
+        return not self.pids()
+
+    def hit_memory(self):
+        """Has the submission run into its memory limit (an allocation refused or an
+        OOM kill) since the last call?"""
+        if "" in self.dirs:
+            try:
+                with open(os.path.join(self.dirs[""], "memory.events")) as f:
+                    events = dict(line.split() for line in f)
+                hit = int(events.get("oom_kill", 0)) + int(events.get("max", 0))
+            except OSError:
+                return False
+        else:
+            try:
+                with open(os.path.join(self.dirs["memory"], "memory.failcnt")) as f:
+                    hit = int(f.read())
+            except (OSError, KeyError):
+                return False
+        seen, self._seen = getattr(self, "_seen", 0), hit
+        return hit > seen
+
+    def remove(self):
+        self.kill()
+        for d in list(self.dirs.values()):
+            for _ in range(50):
+                try:
+                    os.rmdir(d)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.02)
+        self.dirs = {}

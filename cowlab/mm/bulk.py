@@ -20,13 +20,21 @@ def _is_int(x):
     return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
 
 
-def first_occurrences(seq):
-    """The distinct values of seq in order of first appearance, and where they appear."""
-    if len(seq) < 2 or np.all(seq[1:] > seq[:-1]):
-        return seq, np.arange(len(seq))
-    u, first = np.unique(seq, return_index=True)
-    order = np.argsort(first, kind="stable")
-    return u[order], first[order]
+def first_occurrences(seq, span):
+    """The distinct values of seq (all below span) in order of first appearance, and
+    where they appear. A scatter into a scratch array: O(len(seq)), where sorting
+    half a million vpns would take ten times longer."""
+    n = len(seq)
+    if n < 2 or np.all(seq[1:] > seq[:-1]):
+        return seq, np.arange(n)
+    if n < 64:
+        u, first = np.unique(seq, return_index=True)
+        order = np.argsort(first, kind="stable")
+        return u[order], first[order]
+    pos = np.empty(span, np.int32)                 # only the pages seq touches get memory
+    pos[seq[::-1]] = np.arange(n - 1, -1, -1, dtype=np.int32)   # the earliest index wins
+    first = np.flatnonzero(pos[seq] == np.arange(n, dtype=np.int32))
+    return seq[first], first
 
 
 def as_index(pfns):
@@ -74,7 +82,7 @@ class Bulk:
         if arr.max() >= MAX_VPN:
             raise ValueError(f"vpn {int(arr.max()):,} is beyond the user address space "
                              f"(vpns stop at {MAX_VPN - 1:,})")
-        return arr.astype(np.int64)
+        return arr.astype(np.int64, copy=False)       # read only here: no copy needed
 
     def _write_batch(self, p, seq, value):
         """Writes in order -> (rare events, Counter of page kinds).
@@ -113,11 +121,12 @@ class Bulk:
                         break
                 pos += run
                 continue
-            u, first = first_occurrences(rest[:stop])
+            u, first = first_occurrences(rest[:stop], p.span)
             pfn = p._pfn[u]
             frame = np.maximum(pfn, 0)
             refs = self._mapcount[frame] + self._objref(frame)
-            fault = decide(True, pfn, p._flags[u], refs, True, True, False, False, linux)
+            flags = p._flags[u]
+            fault = decide(True, pfn, flags, refs, True, True, False, False, linux)
             copy = fault == Fault.COW_COPY
             if np.any(fault == Fault.SEGV) or (not linux and np.any(copy & (refs == 1))):
                 for v in rest[:stop]:           # rare: frees inside the batch; go in order
@@ -130,7 +139,7 @@ class Bulk:
             j = len(u)
             if np.count_nonzero(need) > self._nfree:
                 j = int(np.searchsorted(np.cumsum(need), self._nfree, side="right"))
-            counts.update(self._apply_writes(p, u[:j], pfn[:j], fault[:j], value))
+            counts.update(self._apply_writes(p, u[:j], pfn[:j], flags[:j], fault[:j], value))
             if j == len(u):
                 pos += stop
             else:                               # out of frames: this one calls the OOM killer
@@ -139,22 +148,26 @@ class Bulk:
                 pos += 1
         return events, counts
 
-    def _apply_writes(self, p, u, pfn, fault, value):
-        """Carry out decide()'s faults for distinct private vpns of p, RAM permitting."""
+    def _apply_writes(self, p, u, pfn, flags, fault, value):
+        """Carry out decide()'s faults for distinct private vpns of p, RAM permitting.
+
+        Whatever the fault, the page ends writable and not COW (for a page that took no
+        fault that changes nothing), so the flags are one scatter."""
         copy = fault == Fault.COW_COPY
         fresh = fault == Fault.ZERO_FILL
-        reuse = fault == Fault.COW_REUSE
-        need = fresh | copy
+        need = copy | fresh
         new = self._kalloc(int(np.count_nonzero(need)))
-        self._map_new(p, u[need], new)
+        p._pfn[u[need]] = new
+        p._flags[u] = (flags & NO_WC) | F_WRITE
         self._mapcount[pfn[copy]] -= 1          # refcount > 1 for every copied frame: none freed
-        p._flags[u[reuse]] = (p._flags[u[reuse]] & NO_WC) | F_WRITE
-        touched = pfn.copy()
-        touched[need] = new
-        self._set_dirty(touched, self._code(value))
+        code = self._code(value)
+        frames = as_index(new)
+        self._mapcount[frames] += 1
+        self._set_dirty(frames, code)
+        self._set_dirty(pfn[~need], code)
         p.minor_faults += int(np.count_nonzero(fault != Fault.NONE))
         return {"cow_copy": int(np.count_nonzero(copy)), "zero_fill": int(np.count_nonzero(fresh)),
-                "cow_reuse": int(np.count_nonzero(reuse))}
+                "cow_reuse": int(np.count_nonzero(fault == Fault.COW_REUSE))}
 
     def _populate(self, p, start, pages):
         """Touch every page of a new region, as MAP_POPULATE or a program's first writes do."""

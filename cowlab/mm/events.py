@@ -49,16 +49,29 @@ def who(k, p):
     return p.name
 
 
-def describe_pfns(pfns):
-    """PF0, PF1 / PF0..PF9 / 2,621,440 frames: short words for a set of distinct frames."""
-    if len(pfns) == 0:
-        return "no frames"
-    if len(pfns) <= 4:
-        return ", ".join(f"PF{x}" for x in sorted(pfns.tolist()))
-    lo, hi = int(pfns.min()), int(pfns.max())
-    if hi - lo + 1 == len(pfns):
-        return f"PF{lo}..PF{hi}"
-    return plural(len(pfns), "frame")
+class FrameSet:
+    """Words for many distinct frames, gathered a chunk at a time (no big temporaries)."""
+
+    def __init__(self):
+        self.n, self.lo, self.hi, self.few = 0, None, None, []
+
+    def add(self, pfns):
+        if not len(pfns):
+            return
+        lo, hi = int(pfns.min()), int(pfns.max())
+        self.lo = lo if self.lo is None else min(self.lo, lo)
+        self.hi = hi if self.hi is None else max(self.hi, hi)
+        self.n += len(pfns)
+        if self.n <= 4:
+            self.few += pfns.tolist()
+
+    def words(self):
+        """PF0, PF1 / PF0..PF9 / 2,621,440 frames."""
+        if self.n <= 4:
+            return ", ".join(f"PF{x}" for x in sorted(self.few)) or "no frames"
+        if self.hi - self.lo + 1 == self.n:
+            return f"PF{self.lo}..PF{self.hi}"
+        return plural(self.n, "frame")
 
 
 def free_events(p, freed, why):

@@ -11,12 +11,13 @@ import numpy as np
 
 from . import commit
 from .bulk import as_index
-from .events import Event, plural, describe_pfns
+from .events import Event, FrameSet, plural
 from .pgtable import (F_COW, F_DONTFORK, F_WIPEONFORK, F_WRITE, MADVISED, MAX_SPAN,
-                      NOT_PRESENT, PTE_BITS, Process, clear_mask)
+                      NOT_PRESENT, PTE_BITS, ZERO_PFN, Process, clear_mask)
 
 KEEP_PTE = int(PTE_BITS)
-NO_WRITE = clear_mask(F_WRITE)
+NO_WRITE = np.uint8(clear_mask(F_WRITE))
+CHUNK = 1 << 20          # pages per step of fork's copy: bounds its temporaries
 
 
 class Fork:
@@ -37,6 +38,7 @@ class Fork:
         why = commit.vm_enough_memory(self, pages)
         if why:
             raise self._refuse(None, f"spawn {name}", why)
+        self._widen_for_a_process()
         p = Process(self, pid, name)
         self._procs.append(p)
         if pages:
@@ -68,54 +70,72 @@ class Fork:
                 if why:
                     raise self._refuse(p, f"fork of {p.name} (pid {p.pid})", why)
                 charge += e - s
+        self._widen_for_a_process()
         c = Process(self, len(self._procs) + 1, name)
         self._procs.append(c)
         c._charge = charge
-        c._vma = ids if ids is not p._vma else ids.copy()
-        self._copy_page_range(p, c, runs)
+        c._vma = ids                            # shared with p unless DONTFORK made a copy
+        copied, frames = self._copy_page_range(p, c, runs)
         for obj in {self._vmas[i].obj for _, _, i in runs if self._vmas[i].shared}:
             self._obj_users[obj] += 1
-        copied = int(np.count_nonzero(c._pfn != NOT_PRESENT))
-        shared = c._pfn[c._pfn >= 0]
         text = (f"fork: {p.name} (pid {p.pid}) creates {c.name} (pid {c.pid}); "
                 f"{plural(copied, 'PTE')} copied, no pages copied")
-        if len(shared):
-            text += (f"; {describe_pfns(shared)} now shared, read-only and COW in both")
+        if frames.n:
+            text += f"; {frames.words()} now shared, read-only and COW in both"
         self.events.append(Event("fork", c.pid, None, None, None, text))
         return c
 
     def _copy_page_range(self, p, c, runs):
-        """The child's PTEs: the parent's private ones, write-protected in both."""
+        """The child's PTEs: the parent's private ones, write-protected in both.
+
+        Works a chunk of CHUNK pages at a time, so no temporary is as large as the
+        page table. -> (PTEs the child got, the frames now shared)."""
         c._pfn = p._pfn.copy()
         c._flags = p._flags & KEEP_PTE
         if p._madvised:
             c._flags |= p._flags & F_WIPEONFORK
         covered = 0
         for s, e, i in runs:
-            if c._pfn[covered:s].size:
-                c._pfn[covered:s] = NOT_PRESENT          # holes and MADV_DONTFORK pages
+            c._pfn[covered:s] = NOT_PRESENT              # holes and MADV_DONTFORK pages
+            c._flags[covered:s] = 0
             covered = e
             v = self._vmas[i]
             if v.shared:                                 # the child faults these in
                 c._pfn[s:e] = NOT_PRESENT
-                c._flags[s:e] &= ~KEEP_PTE & 0xFF
+                c._flags[s:e] = 0
             elif p._madvised:                            # MADV_WIPEONFORK: start empty
                 wipe = p._has(F_WIPEONFORK, slice(s, e))
                 c._pfn[s:e][wipe] = NOT_PRESENT
                 c._flags[s:e][wipe] &= ~KEEP_PTE & 0xFF
         c._pfn[covered:] = NOT_PRESENT
+        c._flags[covered:] = 0
         if p._madvised:
             c._madvised = bool(np.any(c._flags & MADVISED))
-        present = c._pfn >= 0
-        frames = c._pfn[present]
-        self._mapcount[as_index(frames)] += 1
-        for s, e, i in runs:                             # write-protect private writable pages
+        copied, frames = 0, FrameSet()
+        for s, e, i in runs:
             v = self._vmas[i]
-            if v.writable and not v.shared:
-                m = present[s:e]
-                cow = m.view(np.uint8) * np.uint8(F_COW)
-                keep = np.where(m, np.uint8(NO_WRITE), np.uint8(0xFF))
-                for t in (p._flags[s:e], c._flags[s:e]):
-                    t &= keep
-                    t |= cow
-        c._flags[~present] &= ~KEEP_PTE & 0xFF
+            if v.shared:
+                continue
+            for a in range(s, e, CHUNK):
+                b = min(a + CHUNK, e)
+                pf = c._pfn[a:b]
+                m = pf >= 0
+                everything = bool(m.all())
+                got = pf if everything else pf[m]
+                copied += len(got) + int(np.count_nonzero(pf == ZERO_PFN))
+                self._mapcount[as_index(got)] += 1
+                frames.add(got)
+                if v.writable:                           # write-protect: COW in both
+                    if everything:
+                        for t in (p._flags[a:b], c._flags[a:b]):
+                            t &= NO_WRITE
+                            t |= F_COW
+                    else:
+                        cow = m.view(np.uint8) * F_COW
+                        keep = np.where(m, np.uint8(NO_WRITE), np.uint8(0xFF))
+                        for t in (p._flags[a:b], c._flags[a:b]):
+                            t &= keep
+                            t |= cow
+                if not everything:
+                    c._flags[a:b][~m] &= ~KEEP_PTE & 0xFF
+        return copied, frames

@@ -47,19 +47,20 @@ def decide(write, pfn, flags, refs, in_region, writable, shared, in_object, reus
     pfn, flags, refs = np.asarray(pfn), np.asarray(flags), np.asarray(refs)
     in_region, writable = np.asarray(in_region, bool), np.asarray(writable, bool)
     shared, in_object = np.asarray(shared, bool), np.asarray(in_object, bool)
+    F = {f: np.int8(f) for f in Fault}     # int8 results: a byte per page, not eight
     if not write:
         return np.select([~in_region, pfn != NOT_PRESENT, shared & in_object, shared],
-                         [Fault.SEGV, Fault.NONE, Fault.SHARED_MAP, Fault.SHARED_FILL],
-                         Fault.ZERO_MAP)
+                         [F[Fault.SEGV], F[Fault.NONE], F[Fault.SHARED_MAP],
+                          F[Fault.SHARED_FILL]], F[Fault.ZERO_MAP])
     present = pfn >= 0
     w = (flags & F_WRITE) != 0
     cow = (flags & F_COW) != 0
     return np.select(
         [~in_region | ~writable, present & w, shared & in_object, shared, present & ~cow,
          ~present, (refs == 1) & bool(reuse_allowed)],
-        [Fault.SEGV, Fault.NONE, Fault.SHARED_MAP, Fault.SHARED_FILL, Fault.SEGV,
-         Fault.ZERO_FILL, Fault.COW_REUSE],
-        Fault.COW_COPY)
+        [F[Fault.SEGV], F[Fault.NONE], F[Fault.SHARED_MAP], F[Fault.SHARED_FILL], F[Fault.SEGV],
+         F[Fault.ZERO_FILL], F[Fault.COW_REUSE]],
+        F[Fault.COW_COPY])
 
 
 class Faults:

@@ -28,7 +28,7 @@ class Frames:
     """The frame table: mapcounts, frame flags and contents, indexed by pfn."""
 
     def _init_frames(self, n):
-        self._mapcount = np.zeros(n, dtype=np.int32)   # PTEs mapping each frame
+        self._mapcount = np.zeros(n, dtype=np.int16)   # PTEs mapping each frame (see _widen)
         self._fflags = np.zeros(n, dtype=np.uint8)     # FrameFlags
         self._content = np.zeros(n, dtype=np.uint8)    # code of each frame's value
         self._values = [0]          # code -> value (0 is what fresh memory holds)
@@ -36,6 +36,12 @@ class Frames:
         self._nfree = n
         self._hint = 0              # no free frame below this pfn
         self._freed = 0             # frames freed so far (write_many reports the delta)
+
+    def _widen_for_a_process(self):
+        """A frame is mapped at most once per process, so a mapcount never exceeds the
+        processes ever made: int16 holds it until there are 32,767 of them."""
+        if len(self._procs) + 1 >= np.iinfo(self._mapcount.dtype).max:
+            self._mapcount = self._mapcount.astype(np.int32)
 
     def _objref(self, pfns):
         """1 where a shared object holds the frame, else 0 (an int array)."""
@@ -54,7 +60,7 @@ class Frames:
 
     def mapcounts(self):
         """How many PTEs map each frame (what smaps' Shared/Private split follows)."""
-        return self._mapcount.copy()
+        return self._mapcount.astype(np.int64)
 
     def content(self, pfn):
         """The value stored in a frame (0 for the zero page)."""

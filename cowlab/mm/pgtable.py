@@ -70,15 +70,18 @@ class Process:
         return (self._flags[where] & flag) != 0
 
     def _grow(self, span, dtype):
-        """Extend every per-vpn array to cover vpn 0..span-1."""
-        extra = span - len(self._pfn)
+        """Extend every per-vpn array to cover vpn 0..span-1 (new arrays: `_vma` is
+        replaced, never written in place once shared, so a child may share its parent's)."""
         if self._vma.dtype != dtype:
             self._vma = self._vma.astype(dtype)
-        if extra <= 0:
+        if span <= len(self._pfn):
             return
-        self._pfn = np.concatenate([self._pfn, np.full(extra, NOT_PRESENT, PFN_DTYPE)])
-        self._vma = np.concatenate([self._vma, np.full(extra, -1, dtype)])
-        self._flags = np.concatenate([self._flags, np.zeros(extra, np.uint8)])
+        for name, fill in (("_pfn", NOT_PRESENT), ("_vma", -1), ("_flags", 0)):
+            old = getattr(self, name)
+            new = np.empty(span, old.dtype)
+            new[:len(old)] = old
+            new[len(old):] = fill
+            setattr(self, name, new)
 
     def _clear(self):
         """Forget every mapping (after the kernel dropped their references)."""

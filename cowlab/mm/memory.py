@@ -10,7 +10,7 @@ import enum
 
 import numpy as np
 
-from .events import Event, free_events, who
+from .events import Event, free_events
 from .page_alloc import F_OBJREF, F_DIRTY
 from .pgtable import F_COW, F_HUGE, F_WRITE, NOT_PRESENT, ZERO_PFN, clear_mask
 NO_WC = clear_mask(F_WRITE | F_COW)
@@ -120,8 +120,8 @@ class Faults:
             return [], True
         if fault == Fault.SEGV:
             why = ("which is in no region" if vma is None else
-                   "which is mapped read-only" if vma.writable else "a read-only region")
-            return self._kill(p, vpn, f"SIGSEGV: {who(self, p)} (pid {p.pid}) wrote VP{vpn}, "
+                   "which is mapped read-only" if vma.writable else "which is in a read-only region")
+            return self._kill(p, vpn, f"SIGSEGV: {p.name} (pid {p.pid}) wrote VP{vpn}, "
                                       f"{why}; the process is killed"), False
         events, ev = self._retry_after_oom(p, vpn, lambda: self._fault(p, vpn, vma, True))
         if ev is None:
@@ -134,7 +134,7 @@ class Faults:
         vma = self._vma_at(p, vpn)
         fault = self._decide_one(p, vpn, vma, False)
         if fault == Fault.SEGV:
-            return self._kill(p, vpn, f"SIGSEGV: {who(self, p)} (pid {p.pid}) read VP{vpn}, "
+            return self._kill(p, vpn, f"SIGSEGV: {p.name} (pid {p.pid}) read VP{vpn}, "
                                       f"which is in no region; the process is killed"), None
         if fault != Fault.NONE:
             events, ev = self._retry_after_oom(p, vpn, lambda: self._fault(p, vpn, vma, False))

@@ -46,8 +46,12 @@ class OomKiller:
 
     def _out_of_memory(self, faulting, vpn):
         victim = self._oom_victim()
+        rss = self._rss_pages(victim)
+        if all(self._rss_pages(q) <= rss for q in self._procs if q.alive):
+            why = f"the largest RSS ({pages_str(rss)})"
+        else:                                    # page tables or oom_score_adj tipped it
+            why = f"the highest OOM score ({self.oom_badness(victim)}; RSS {pages_str(rss)})"
         text = (f"out of memory: no free frame for {who(self, faulting)}'s fault on VP{vpn}; "
-                f"the OOM killer kills {victim.name} (pid {victim.pid}), the highest badness "
-                f"(RSS {pages_str(self._rss_pages(victim))})")
+                f"the OOM killer kills {victim.name} (pid {victim.pid}), {why}")
         return victim, [Event("oom_kill", victim.pid, vpn, None, None, text)] + \
             self._teardown(victim, "killed by the OOM killer")

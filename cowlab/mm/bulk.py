@@ -13,7 +13,7 @@ import numpy as np
 
 from .events import BULK_KINDS, summarise
 from .memory import Fault, NO_WC, decide
-from .page_alloc import F_DIRTY
+from .page_alloc import F_DIRTY, F_EXCL, F_OBJREF
 from .pgtable import F_WRITE, MAX_VPN
 
 def _is_int(x):
@@ -124,9 +124,11 @@ class Bulk:
             u, first = first_occurrences(rest[:stop], p.span)
             pfn = p._pfn[u]
             frame = np.maximum(pfn, 0)
-            refs = self._mapcount[frame] + self._objref(frame)
+            fflags = self._fflags[frame]
+            refs = self._mapcount[frame] + (fflags & F_OBJREF)
             flags = p._flags[u]
-            fault = decide(True, pfn, flags, refs, True, True, False, False, linux)
+            fault = decide(True, pfn, flags, refs, True, True, False, False, linux,
+                           (fflags & F_EXCL) != 0)
             copy = fault == Fault.COW_COPY
             if np.any(fault == Fault.SEGV) or (not linux and np.any(copy & (refs == 1))):
                 for v in rest[:stop]:           # rare: frees inside the batch; go in order
@@ -164,7 +166,9 @@ class Bulk:
         frames = as_index(new)
         self._mapcount[frames] += 1
         self._set_dirty(frames, code)
+        self._fflags[frames] |= F_EXCL           # new anonymous pages are exclusive
         self._set_dirty(pfn[~need], code)
+        self._fflags[pfn[fault == Fault.COW_REUSE]] |= F_EXCL
         p.minor_faults += int(np.count_nonzero(fault != Fault.NONE))
         return {"cow_copy": int(np.count_nonzero(copy)), "zero_fill": int(np.count_nonzero(fresh)),
                 "cow_reuse": int(np.count_nonzero(fault == Fault.COW_REUSE))}
@@ -187,7 +191,7 @@ class Bulk:
             p._flags[start:end] |= F_WRITE
             frames = as_index(new)
             self._mapcount[frames] = 1
-            self._fflags[frames] |= F_DIRTY   # every page was written
+            self._fflags[frames] |= F_DIRTY | F_EXCL   # written, and only p maps them
             p.minor_faults += pages
             events, counts = [], {"zero_fill": pages}
         else:

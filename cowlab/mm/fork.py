@@ -12,6 +12,7 @@ import numpy as np
 from . import commit
 from .bulk import as_index
 from .events import Event, FrameSet, plural
+from .page_alloc import NOT_EXCL
 from .pgtable import (F_COW, F_DONTFORK, F_WIPEONFORK, F_WRITE, MADVISED, MAX_SPAN,
                       NOT_PRESENT, PTE_BITS, ZERO_PFN, Process, clear_mask)
 
@@ -123,7 +124,9 @@ class Fork:
                 everything = bool(m.all())
                 got = pf if everything else pf[m]
                 copied += len(got) + int(np.count_nonzero(pf == ZERO_PFN))
-                self._mapcount[as_index(got)] += 1
+                idx = as_index(got)
+                self._mapcount[idx] += 1
+                self._fflags[idx] &= NOT_EXCL            # shared now: neither owns it
                 frames.add(got)
                 if v.writable:                           # write-protect: COW in both
                     if everything:

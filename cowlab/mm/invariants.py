@@ -5,7 +5,7 @@ it after random call sequences, and a teacher can run it after poking the model.
 """
 import numpy as np
 
-from .page_alloc import F_OBJREF
+from .page_alloc import F_EXCL, F_OBJREF
 from .pgtable import F_COW, F_WRITE
 
 def check(k):
@@ -24,6 +24,11 @@ def check(k):
         private_w = (p._pfn >= 0) & w & ~shared_table[p._vma]
         if np.any(k.refcounts()[p._pfn[private_w]] != 1):
             bad.append(f"{p.name} (pid {p.pid}) writes a private frame someone else maps")
+        if not np.all(k._fflags[p._pfn[private_w]] & F_EXCL):
+            bad.append(f"{p.name} (pid {p.pid}) writes a private page that is not exclusive")
+    excl = (k._fflags & F_EXCL) != 0
+    if np.any(excl & ((ptes != 1) | ((k._fflags & F_OBJREF) != 0))):
+        bad.append("an exclusive (PageAnonExclusive) frame is mapped twice or held by an object")
     if not np.array_equal(k._mapcount, ptes):
         bad.append("a frame's mapcount differs from the PTEs that map it")
     held = np.zeros(k.ram_pages, bool)

@@ -11,7 +11,7 @@ import enum
 import numpy as np
 
 from .events import Event, free_events
-from .page_alloc import F_OBJREF, F_DIRTY
+from .page_alloc import F_DIRTY, F_EXCL, F_OBJREF
 from .pgtable import F_COW, F_HUGE, F_WRITE, NOT_PRESENT, ZERO_PFN, clear_mask
 NO_WC = clear_mask(F_WRITE | F_COW)
 
@@ -35,16 +35,19 @@ KIND = {Fault.ZERO_MAP: "zero_map", Fault.ZERO_FILL: "zero_fill",
         Fault.COW_REUSE: "cow_reuse", Fault.COW_COPY: "cow_copy", Fault.SEGV: "segv"}
 
 
-def decide(write, pfn, flags, refs, in_region, writable, shared, in_object, reuse_allowed):
+def decide(write, pfn, flags, refs, in_region, writable, shared, in_object, reuse_allowed,
+           exclusive=False):
     """What an access does, page by page: an array of Fault (or one, for scalars).
 
     pfn and flags are the PTE (NOT_PRESENT/ZERO_PFN or a frame; PteFlags); refs the
     frame's refcount; the rest describe the region (and, for MAP_SHARED, whether the
-    object already holds the page). reuse_allowed is False under xv6's rules, where
-    every COW write copies. Linux (through 5.8 and again here) reuses a COW page
-    whose refcount is 1.
+    object already holds the page), exclusive whether the frame is PageAnonExclusive.
+    reuse_allowed is False under xv6's rules, where every COW write copies. Linux
+    (do_wp_page, 5.19 on) reuses a COW page that is exclusive to this process, and
+    otherwise only when its refcount is 1 (no other mapping, pin or pipe holds it).
     """
     pfn, flags, refs = np.asarray(pfn), np.asarray(flags), np.asarray(refs)
+    exclusive = np.asarray(exclusive, bool)
     in_region, writable = np.asarray(in_region, bool), np.asarray(writable, bool)
     shared, in_object = np.asarray(shared, bool), np.asarray(in_object, bool)
     F = {f: np.int8(f) for f in Fault}     # int8 results: a byte per page, not eight
@@ -57,7 +60,7 @@ def decide(write, pfn, flags, refs, in_region, writable, shared, in_object, reus
     cow = (flags & F_COW) != 0
     return np.select(
         [~in_region | ~writable, present & w, shared & in_object, shared, present & ~cow,
-         ~present, (refs == 1) & bool(reuse_allowed)],
+         ~present, (exclusive | (refs == 1)) & bool(reuse_allowed)],
         [F[Fault.SEGV], F[Fault.NONE], F[Fault.SHARED_MAP], F[Fault.SHARED_FILL], F[Fault.SEGV],
          F[Fault.ZERO_FILL], F[Fault.COW_REUSE]],
         F[Fault.COW_COPY])
@@ -93,8 +96,9 @@ class Faults:
         pfn = int(p._pfn[vpn])
         in_object = vma.shared and self._obj_pages[vma.obj][vpn - vma.start] >= 0
         refs = self.refcount(pfn) if pfn >= 0 else 0
+        exclusive = pfn >= 0 and bool(self._fflags[pfn] & F_EXCL)
         return Fault(int(decide(write, pfn, int(p._flags[vpn]), refs, True, vma.writable,
-                                vma.shared, in_object, self.rules == "linux")))
+                                vma.shared, in_object, self.rules == "linux", exclusive)))
 
     def _fault(self, p, vpn, vma, write):
         """Decide, then handle: -> events, or None when no frame is free (OOM)."""
@@ -161,11 +165,11 @@ class Faults:
 
     # ------------------------------------------------------------------ the handlers
     def _map_new(self, p, vpns, pfns):
-        """Map fresh frames writable, one PTE reference each."""
+        """Map fresh anonymous frames writable, one PTE reference each: exclusive to p."""
         p._pfn[vpns] = pfns
         p._flags[vpns] = (p._flags[vpns] & NO_WC) | F_WRITE
         self._mapcount[pfns] += 1
-        self._fflags[pfns] |= F_DIRTY
+        self._fflags[pfns] |= F_DIRTY | F_EXCL
 
     def _map_zero_page(self, p, vpn, vma):
         """A read of untouched private memory: the shared zero page, read-only."""
@@ -253,6 +257,7 @@ class Faults:
         rc = self.refcount(old)
         if reuse:
             p._flags[vpn] = (p._flags[vpn] & NO_WC) | F_WRITE
+            self._fflags[old] |= F_EXCL
             return [Event("cow_reuse", p.pid, vpn, old, None,
                           f"page fault: VP{vpn} is read-only but PF{old} has no other user "
                           f"(rc=1); make it writable in place, no copy")]
@@ -275,9 +280,10 @@ class Faults:
         old = p._pfn[c].copy()
         refs = self._mapcount[old] + self._objref(old)
         fault = decide(True, old, p._flags[c], refs, True, True, False, False,
-                       self.rules == "linux")
+                       self.rules == "linux", (self._fflags[old] & F_EXCL) != 0)
         if np.all(fault == Fault.COW_REUSE):
             p._flags[c] = (p._flags[c] & NO_WC) | F_WRITE
+            self._fflags[old] |= F_EXCL
             return [Event("cow_reuse", p.pid, vpn, int(old[0]), None,
                           f"page fault: huge VP{c.start}..VP{c.stop - 1} is read-only but "
                           f"nobody else maps it; make the 2 MiB page writable in place")]

@@ -19,9 +19,12 @@ class FrameFlags(enum.IntFlag):
     NONE = 0
     OBJREF = 1    # a MAP_SHARED region's object holds a reference to this frame
     DIRTY = 2     # written since it was allocated (smaps' *_Dirty)
+    ANON_EXCLUSIVE = 4   # PageAnonExclusive (Linux 5.19): one process owns this anonymous page
 
 
-F_OBJREF, F_DIRTY = np.uint8(FrameFlags.OBJREF), np.uint8(FrameFlags.DIRTY)
+F_OBJREF, F_DIRTY, F_EXCL = (np.uint8(f) for f in (FrameFlags.OBJREF, FrameFlags.DIRTY,
+                                                   FrameFlags.ANON_EXCLUSIVE))
+NOT_EXCL = np.uint8(0xFF ^ int(FrameFlags.ANON_EXCLUSIVE))
 
 
 class Frames:
@@ -61,6 +64,12 @@ class Frames:
     def mapcounts(self):
         """How many PTEs map each frame (what smaps' Shared/Private split follows)."""
         return self._mapcount.astype(np.int64)
+
+    def mapcount(self, pfn):
+        """PTEs mapping a frame (what smaps' Shared/Private split and Linux 5.7's reuse rule
+        count); refcount adds the other references (a shared object's, later pins)."""
+        pfn = self._check_pfn(pfn)
+        return 0 if pfn == ZERO_PFN else int(self._mapcount[pfn])
 
     def content(self, pfn):
         """The value stored in a frame (0 for the zero page)."""

@@ -7,7 +7,7 @@ fs/proc/task_mmu.c does; the zero page is not counted; sizes are in kB.
 import numpy as np
 
 from .commit import commit_limit_pages, committed_pages
-from .page_alloc import F_DIRTY
+from .page_alloc import F_DIRTY, F_EXCL
 from .pgtable import F_COW, F_HUGE, F_WRITE, NOT_PRESENT, PTE, PageTable, PteFlags
 
 PSS_SHIFT = 12          # Pss is summed in fixed point, as the kernel does
@@ -73,6 +73,16 @@ class ProcView:
         p = self._proc(p)
         vpn = self._check_vpn(vpn)
         return PteFlags(int(p._flags[vpn])) if vpn < p.span else PteFlags.NONE
+
+    def anon_exclusive(self, p, vpn):
+        """Whether the page at vpn is PageAnonExclusive: an anonymous page only p maps, which
+        a write may reuse without asking who else holds it (set on the first fault, on a
+        copy and on a reuse; fork clears it in both processes)."""
+        p = self._proc(p)
+        vpn = self._check_vpn(vpn)
+        if vpn >= p.span or p._pfn[vpn] < 0:
+            return False
+        return bool(self._fflags[p._pfn[vpn]] & F_EXCL)
 
     def page_table(self, p):
         """Copies of the process's page-table arrays (see docs/kernel-internals.md)."""

@@ -15,7 +15,7 @@ def faults_so_far(k):
 
 def random_call(k, rng):
     """One random call (fork, write, read, write_many, shared or private mmap, exec, exit,
-    spawn) -> (what, the call's return value)."""
+    spawn, munmap, MADV_DONTNEED, mprotect) -> (what, the call's return value)."""
     live = k.live()
     if not live or rng.random() < 0.05:
         return "spawn", k.spawn(f"p{rng.integers(3)}", int(rng.integers(0, 5)))
@@ -34,8 +34,19 @@ def random_call(k, rng):
     if r < 0.88:
         return "mmap", k.mmap(p, int(rng.integers(1, 4)), shared=bool(rng.random() < 0.7),
                               populate=bool(rng.random() < 0.3))
-    if r < 0.93:
+    if r < 0.91:
         return "exec", k.exec(p, int(rng.integers(0, 3)))
+    regions = k.regions(p)
+    if r < 0.97 and regions:
+        g = regions[int(rng.integers(len(regions)))]
+        at = g.start + int(rng.integers(g.pages))
+        n = int(rng.integers(1, g.start + g.pages - at + 1))
+        which = rng.random()
+        if which < 0.3:
+            return "munmap", k.munmap(p, at, n)
+        if which < 0.6:
+            return "dontneed", k.madvise(p, at, n, "dontneed")
+        return "mprotect", k.mprotect(p, at, n, "r" if rng.random() < 0.5 else "rw")
     return "exit", k.exit(p)
 
 

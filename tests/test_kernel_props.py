@@ -72,6 +72,20 @@ class Eager:
             return self.objs[val[1]].get(val[2], 0)
         return val
 
+    def munmap(self, pid, vpn, pages):
+        pr = self.procs[pid]
+        for v in range(vpn, vpn + pages):
+            pr["pages"].pop(v, None)
+            pr["dontfork"].discard(v)
+            pr["wipe"].discard(v)
+
+    def dontneed(self, pid, vpn, pages):
+        """Private pages read zeros again; shared pages keep their object's data."""
+        pr = self.procs[pid]
+        for v in range(vpn, vpn + pages):
+            if v in pr["pages"] and not isinstance(pr["pages"][v], tuple):
+                pr["pages"][v] = 0
+
     def touched_shared_pages(self):
         live = {val[1] for pr in self.procs.values() for val in pr["pages"].values()
                 if isinstance(val, tuple)}
@@ -228,6 +242,27 @@ class KernelMachine(RuleBasedStateMachine):
         self.twin.madvise(pid, vpn, 1, advice)
         if pid in self.ref.procs:
             self.ref.procs[pid]["dontfork" if advice == "dontfork" else "wipe"].add(vpn)
+
+    @precondition(lambda self: self.k.live())
+    @rule(i=st.integers(0, 99), j=st.integers(0, 99), pages=st.integers(1, 3),
+          dontneed=st.booleans())
+    def munmap_or_dontneed(self, i, j, pages, dontneed):
+        live = self.live()
+        pid = live[i % len(live)]
+        regions = self.k.regions(pid)
+        if not regions:
+            return
+        r = regions[j % len(regions)]
+        vpn = r.start + j % r.pages
+        pages = min(pages, r.start + r.pages - vpn)
+        if dontneed:
+            self.k.madvise(pid, vpn, pages, "dontneed")
+            self.twin.madvise(pid, vpn, pages, "dontneed")
+            self.ref.dontneed(pid, vpn, pages)
+        else:
+            self.k.munmap(pid, vpn, pages)
+            self.twin.munmap(pid, vpn, pages)
+            self.ref.munmap(pid, vpn, pages)
 
     @precondition(lambda self: self.k.live())
     @rule(i=st.integers(0, 99), pages=st.integers(0, 3))

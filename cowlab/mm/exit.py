@@ -7,7 +7,12 @@ import numpy as np
 
 from . import commit
 from .events import Event, free_events, pages_str, plural
-from .pgtable import MAX_SPAN, NOT_PRESENT
+from .page_alloc import F_OBJREF
+from .pgtable import F_HUGE, MADVISED, MAX_SPAN, NOT_PRESENT, PFN_DTYPE, clear_mask
+
+NOT_OBJREF = 0xFF ^ int(F_OBJREF)
+NOT_HUGE = clear_mask(F_HUGE)
+MADVISED_ONLY = int(MADVISED)   # what survives a zap: the madvise bits
 
 
 class Exit:
@@ -53,21 +58,43 @@ class Exit:
 
     def _teardown(self, p, why):
         """Drop every mapping of p (exit, exec, a fatal signal); free what nobody else uses."""
-        present = p._pfn[p._pfn >= 0]
-        freed = self._put_pages(present)
+        freed = [self._put_pages(p._pfn[p._pfn >= 0])]
         objs = {self._vmas[i].obj for i in self._ids_in(p._vma) if self._vmas[i].shared}
         for obj in sorted(objs):
-            self._obj_users[obj] -= 1
-            if self._obj_users[obj] == 0:          # last mapping gone: the object dies
-                held = self._obj_pages[obj]
-                held = held[held >= 0]
-                self._fflags[held] &= 0xFE          # drop F_OBJREF
-                dead = held[self._mapcount[held] == 0]
-                self._kfree(dead)
-                freed = np.concatenate([freed, dead])
-                self._obj_charge[obj] = 0
+            freed.append(self._drop_object_user(obj))
         p._clear()
-        return free_events(p, np.sort(freed), why)
+        return free_events(p, np.sort(np.concatenate(freed)), why)
+
+    def _drop_object_user(self, obj):
+        """One process less maps a shared object; the last one takes the object (and the
+        frames only it held) with it. -> the frames freed."""
+        self._obj_users[obj] -= 1
+        if self._obj_users[obj]:
+            return np.empty(0, PFN_DTYPE)
+        held = self._obj_pages[obj]
+        held = held[held >= 0]
+        self._fflags[held] &= NOT_OBJREF
+        dead = held[self._mapcount[held] == 0]
+        self._kfree(dead)
+        self._obj_charge[obj] = 0
+        return dead
+
+    def _zap(self, p, lo, hi):
+        """zap_page_range: drop the PTEs of vpn lo..hi-1 (the regions stay) -> frames freed.
+
+        A huge page the range cuts is split: its other pages stay mapped by 4 KiB PTEs."""
+        hi = min(hi, p.span)
+        if lo >= hi:
+            return np.empty(0, PFN_DTYPE)
+        h = self.huge_pages
+        for edge in (lo, hi - 1):
+            c = slice(edge - edge % h, min(edge - edge % h + h, p.span))
+            p._flags[c] &= NOT_HUGE
+        pf = p._pfn[lo:hi]
+        freed = self._put_pages(pf[pf >= 0])
+        pf[:] = NOT_PRESENT
+        p._flags[lo:hi] &= MADVISED_ONLY
+        return freed
 
     def _kill(self, p, vpn, text):
         ev = [Event("segv", p.pid, vpn, None, None, text)]

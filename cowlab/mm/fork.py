@@ -66,7 +66,7 @@ class Fork:
         charge, total_vm = 0, sum(e - s for s, e, _ in self._runs(p._vma))
         for s, e, i in runs:
             v = self._vmas[i]
-            if v.writable and not v.shared:
+            if v.acct:
                 why = commit.vm_enough_memory(self, e - s, total_vm, released=-charge)
                 if why:
                     raise self._refuse(p, f"fork of {p.name} (pid {p.pid})", why)

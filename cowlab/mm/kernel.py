@@ -1,10 +1,11 @@
 """The Kernel: settings, argument checks, and the rooms it is built from.
 
 Each concept lives in its own module, named as Linux names it (read them in this
-order): page_alloc (frames, refcounts), pgtable (PTEs), mmap (regions), memory (the
-page fault: one `decide`, then the handlers), bulk (the same faults for many pages
-at once), fork (copy_page_range), exit (exec, exit, teardown), oom_kill, commit
-(overcommit accounting), proc (what /proc shows), events (narration), invariants.
+order): page_alloc (frames, refcounts), pgtable (PTEs), mmap (regions, munmap),
+mprotect, memory (the page fault: one `decide`, then the handlers), bulk (the same
+faults for many pages at once), fork (copy_page_range), exit (exec, exit, teardown,
+zap), oom_kill, commit (overcommit accounting), proc (what /proc shows), events
+(narration), invariants.
 """
 import errno
 
@@ -15,6 +16,7 @@ from .exit import Exit
 from .fork import Fork
 from .memory import Faults
 from .mmap import Mappings
+from .mprotect import Mprotect
 from .oom_kill import OomKiller
 from .page_alloc import MAX_RAM_PAGES, Frames
 from .pgtable import MAX_SPAN, MAX_VPN, ZERO_PFN, Process
@@ -43,7 +45,7 @@ def _clone(value):
     return value
 
 
-class Kernel(Frames, Mappings, Faults, Bulk, Fork, Exit, OomKiller, ProcView):
+class Kernel(Frames, Mappings, Mprotect, Faults, Bulk, Fork, Exit, OomKiller, ProcView):
     """A Linux-like memory manager, small enough to read and fast enough to scale.
 
     >>> k = Kernel(ram_pages=16)

@@ -9,13 +9,15 @@ from collections import namedtuple
 import numpy as np
 
 from . import commit
-from .events import pages_str
+from .events import free_events, pages_str
 from .pgtable import (F_DONTFORK, F_WIPEONFORK, MADVISED, NOT_PRESENT, PFN_DTYPE, clear_mask,
                       vma_dtype)
 Region = namedtuple("Region", "start pages shared huge")
 Region.__doc__ = "A mapped range of virtual pages (a VMA): start vpn, length in pages."
-_Vma = namedtuple("_Vma", "start shared huge writable obj")
-ADVICE = ("dontfork", "wipeonfork", "dofork", "keeponfork")
+_Vma = namedtuple("_Vma", "start shared huge writable obj acct")
+_Vma.__doc__ = ("A region's properties; `start` is the vpn its object offset counts from, "
+                "`acct` whether it is charged to Committed_AS (VM_ACCOUNT).")
+ADVICE = ("dontfork", "wipeonfork", "dofork", "keeponfork", "dontneed")
 
 
 class Mappings:
@@ -35,16 +37,26 @@ class Mappings:
             self._obj_pages.append(np.full(pages, NOT_PRESENT, PFN_DTYPE))
             self._obj_users.append(1)
             self._obj_charge.append(pages)
-        self._vmas.append(_Vma(start, shared, huge, writable, obj))
-        dtype = vma_dtype(len(self._vmas))
-        if dtype != p._vma.dtype:                 # many regions: widen every table once
-            for q in self._procs:
-                q._vma = q._vma.astype(dtype)
-        p._grow(start + pages, dtype)
+        self._vmas.append(_Vma(start, shared, huge, writable, obj, writable and not shared))
+        p._grow(start + pages, self._widen_vma_ids())
         p._vma[start:start + pages] = len(self._vmas) - 1
         if not shared and writable:
             p._charge += pages
         return start
+
+    def _widen_vma_ids(self):
+        """The dtype region ids need now; many regions widen every process's table once."""
+        dtype = vma_dtype(len(self._vmas))
+        for q in self._procs:
+            if q._vma.dtype != dtype:
+                q._vma = q._vma.astype(dtype)
+        return dtype
+
+    def _own_vma_ids(self, p):
+        """p's region-id array, copied first if a child shares it (fork shares it)."""
+        if any(q is not p and q._vma is p._vma for q in self._procs):
+            p._vma = p._vma.copy()
+        return p._vma
 
     def regions(self, p):
         """The process's mapped ranges, in vpn order: [Region(start, pages, shared, huge)]."""
@@ -115,9 +127,12 @@ class Mappings:
         return start
 
     def madvise(self, p, vpn, pages, advice):
-        """MADV_DONTFORK ("dontfork") or MADV_WIPEONFORK ("wipeonfork") on a mapped range.
+        """MADV_DONTFORK ("dontfork"), MADV_WIPEONFORK ("wipeonfork") or MADV_DONTNEED
+        ("dontneed") on a mapped range; -> the events (frames freed by dontneed).
 
-        "dofork" and "keeponfork" undo them. Returns the (empty) list of events.
+        "dofork" and "keeponfork" undo the first two. "dontneed" drops the range's PTEs
+        now: a later read of private memory maps the zero page, a shared page comes
+        back from its object.
         """
         p = self._proc(p)
         vpn = self._check_vpn(vpn)
@@ -132,6 +147,11 @@ class Mappings:
         if advice == "wipeonfork" and np.any(self._vma_table("shared")[p._vma[vpn:end]]):
             raise ValueError("wipeonfork applies to private mappings only (Linux says EINVAL "
                              "for MAP_SHARED); use dontfork to keep a shared range from a child")
+        if advice == "dontneed":
+            freed = self._zap(p, vpn, end)
+            events = free_events(p, freed, "MADV_DONTNEED dropped it")
+            self.events += events
+            return events
         bit = F_DONTFORK if advice in ("dontfork", "dofork") else F_WIPEONFORK
         if advice in ("dontfork", "wipeonfork"):
             p._flags[vpn:end] |= bit
@@ -139,3 +159,30 @@ class Mappings:
             p._flags[vpn:end] &= clear_mask(bit)
         p._madvised = bool(np.any(p._flags & MADVISED))
         return []
+
+    def munmap(self, p, vpn, pages):
+        """munmap(): remove vpn..vpn+pages-1 from p's regions; -> the events (frames freed).
+
+        Holes in the range are fine, as in Linux. Private writable pages are uncharged;
+        a shared object dies with its last mapping.
+        """
+        p = self._proc(p)
+        vpn = self._check_vpn(vpn)
+        pages = self._check_pages(pages)
+        end = min(vpn + pages, p.span)
+        if vpn >= end:
+            return []
+        runs = [(s + vpn, e + vpn, i) for s, e, i in self._runs(p._vma[vpn:end])]
+        freed = [self._zap(p, vpn, end)]
+        ids = self._own_vma_ids(p)
+        for s, e, i in runs:
+            if self._vmas[i].acct:
+                p._charge -= e - s
+        ids[vpn:end] = -1
+        left = self._ids_in(ids)
+        for obj in sorted({self._vmas[i].obj for _, _, i in runs if self._vmas[i].shared}):
+            if not any(self._vmas[i].obj == obj for i in left):
+                freed.append(self._drop_object_user(obj))
+        events = free_events(p, np.sort(np.concatenate(freed)), "munmap dropped it")
+        self.events += events
+        return events

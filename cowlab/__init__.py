@@ -4,8 +4,8 @@ The model (`Kernel`) imports only numpy, so `import cowlab` stays fast; the
 drawings (`draw`, needs graphviz), the lab (`Lab`, `Stepper`, need ipywidgets) and
 the real-kernel experiments (`cowlab.real`) are imported on first use.
 """
-from .kernel import (Kernel, Process, Event, PTE, Region, ZERO_PFN, EVENT_KINDS,
-                     Snapshot)
+from .mm import (Kernel, Process, Event, PTE, Region, ZERO_PFN, EVENT_KINDS, FAULT_KINDS,
+                 PteFlags, Snapshot)
 
 __version__ = "0.1.0"
 
@@ -29,4 +29,4 @@ def __getattr__(name):
 
 
 __all__ = ["Kernel", "Process", "Event", "PTE", "Region", "ZERO_PFN", "EVENT_KINDS",
-           "Snapshot", *_LAZY]
+           "FAULT_KINDS", "PteFlags", "Snapshot", *_LAZY]

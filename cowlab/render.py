@@ -31,7 +31,7 @@ import sys
 import graphviz
 import numpy as np
 
-from .kernel import NOT_PRESENT, ZERO_PFN
+from .mm import FAULT_KINDS, NOT_PRESENT, ZERO_PFN
 
 # Okabe-Ito colours; each one is paired with a word in the label.
 ORANGE = "#E69F00"      # a frame just copied: "new copy!"
@@ -102,7 +102,7 @@ def event_notes(kernel, events):
     entry, frame, proc = {}, {}, {}
     for e in events:
         kind = e.kind
-        if kind in ("cow_copy", "cow_reuse", "zero_fill", "zero_map") and e.vpn is not None:
+        if kind in FAULT_KINDS and e.vpn is not None:
             entry[(e.pid, e.vpn)] = "page fault!"
         if kind == "cow_copy" and e.new_pfn is not None:
             frame[frame_of(kernel, e, e.new_pfn)] = "new copy!"

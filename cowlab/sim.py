@@ -8,17 +8,19 @@
 
 The same arguments always print the same text. Answers come from the model
 (cowlab.Kernel): the faults and what each did (copy into which new frame, reuse in
-place, zero page), then every frame in use with its refcount.
+place, zero page), then every frame in use with its refcount, in words from
+cowlab.describe (numpy only: graphviz is needed for --svg alone).
 """
 import argparse
 import sys
 import textwrap
 
-from . import render
+from . import describe
 from .scenario import BUILTIN, Scenario, ScenarioError
 
 QUESTION = ("For each step, predict: which page faults happen (none, a COW copy into a new "
-            "frame, a COW reuse in place, a zero-filled frame, the zero page), which frame "
+            "frame, a COW reuse in place, a zero-filled frame, the zero page, a shared page "
+            "already in memory), which frame "
             "(PF) each touched page maps afterwards, and the refcount (rc) of every frame in "
             "use. New frames are the lowest free PF. Run again with -c to check.")
 
@@ -74,7 +76,7 @@ def answer(kernel, out):
     lines = []
     if out.refused:
         lines.append(f"refused: ENOMEM ({out.refused})")
-    faults = sum(e.kind in ("cow_copy", "cow_reuse", "zero_fill", "zero_map") for e in out.events)
+    faults = describe.faults(out.events)
     for e in out.events:                       # the model's own narration, tagged by kind
         text = e.text[len(e.kind) + 2:] if e.text.startswith(e.kind + ": ") else e.text
         lines.append(f"{e.kind}: {text}")
@@ -82,9 +84,7 @@ def answer(kernel, out):
         lines.append("no event: " + quiet_reason(out))
     if out.step.command in ("write", "read") and not isinstance(out.step.args[1], range):
         lines.append(f"faults: {faults}")
-    pic = render.Picture(kernel, None, [], False, render.MAX_ROWS)
-    frames = ", ".join(render.frame_row_words(r) for r in pic.frames) or "none in use"
-    lines.append(f"frames: {frames}")
+    lines.append(f"frames: {describe.frames(kernel)}")
     return lines
 
 
@@ -141,7 +141,7 @@ def main(argv=None):
     print()
     if args.compute:
         print("Final state:")
-        print(render.describe(k, events=[]).rsplit("\nlast event", 1)[0])
+        print(describe.state(k))
     else:
         print(textwrap.fill(QUESTION, width=78))
     if args.svg:
@@ -150,6 +150,12 @@ def main(argv=None):
 
 
 def save_svg(kernel, path):
+    """Draw with graphviz, imported only here: the rest of `cowlab sim` needs only numpy."""
+    try:
+        from . import render
+    except ImportError as exc:
+        print(f"cowlab sim: cannot draw {path}: {exc}; pip install graphviz", file=sys.stderr)
+        return 1
     try:
         render.draw(kernel, events=[]).save_svg(path)
     except render.RendererMissing as exc:

@@ -20,6 +20,7 @@ import ipywidgets as W
 import numpy as np
 
 from .kernel import Kernel
+from .mm import FAULT_KINDS as _FAULTS, KILL_KINDS
 
 ACTIONS = ("fork", "read", "write", "exec", "exit", "undo", "reset")
 LOG_KEEP = 300            # log entries kept on screen (the model keeps them all)
@@ -38,7 +39,7 @@ OUTCOMES = [
     ("OOM kill", "oom_kill"),
 ]
 OUTCOME_WORDS = {v: k for k, v in OUTCOMES}
-FAULT_KINDS = ("cow_copy", "cow_reuse", "zero_map", "zero_fill", "segv", "oom_kill")
+FAULT_KINDS = _FAULTS + KILL_KINDS     # named by the model (cowlab.mm.events)
 NO_FRAME = -1          # predict mode: 'no new frame'
 
 CSS = """<style>

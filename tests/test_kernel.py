@@ -316,10 +316,18 @@ def test_mode2_refuses_fork_past_commit_limit_although_cow_would_copy_little():
     assert k.events[-1].kind == "enomem" and "CommitLimit" in k.events[-1].text
     assert np.array_equal(k.refcounts(), before[0]) and len(k.processes) == before[1]
     assert k.meminfo() == before[2]
+    # __vm_enough_memory allows only Committed_AS + request < CommitLimit (mm/util.c):
+    # reaching the limit exactly is refused, one page less is not
     k2 = Kernel(ram_pages=16, overcommit_memory=2)
     q = k2.spawn("parent", pages=4)
-    k2.fork(q)                                         # 4 + 4 = 8 <= 8
-    assert k2.meminfo().committed_as == 32
+    with pytest.raises(OSError):
+        k2.fork(q)                                     # 4 + 4 = 8 reaches 8
+    k3 = Kernel(ram_pages=16, overcommit_memory=2)
+    k3.fork(k3.spawn("parent", pages=3))               # 3 + 3 = 6 < 8
+    k3.mmap(1, 1)
+    assert k3.meminfo().committed_as == 28
+    with pytest.raises(OSError):
+        k3.mmap(1, 1)                                  # 7 + 1 reaches 8
 
 
 def test_mode2_overcommit_kbytes_and_shared_charged_once():
@@ -329,18 +337,18 @@ def test_mode2_overcommit_kbytes_and_shared_charged_once():
     k.fork(p)                                          # shared: not charged again
     assert k.meminfo().committed_as == 24
     with pytest.raises(OSError):
-        k.mmap(p, 5)
-    k.mmap(p, 4)
+        k.mmap(p, 4)                                   # 6 + 4 reaches 10: refused
+    k.mmap(p, 3)
 
 
 def test_exec_under_mode2_counts_the_released_image():
     k = Kernel(ram_pages=16, overcommit_memory=2)      # limit 8
     p = k.spawn("parent", pages=6)
-    k.exec(p, pages=8)                                 # the old 6 are released first
-    assert k.meminfo().committed_as == 32
+    k.exec(p, pages=7)                                 # the old 6 are released first
+    assert k.meminfo().committed_as == 28
     with pytest.raises(OSError):
-        k.exec(p, pages=9)
-    assert k.pte(p, 7) is not None                     # refused exec changed nothing
+        k.exec(p, pages=8)                             # 8 reaches the limit of 8
+    assert k.pte(p, 6) is not None                     # refused exec changed nothing
 
 
 # ---------------------------------------------------------------- the OOM killer

@@ -1,6 +1,12 @@
 """Random sequences of system calls never break the model's invariants, and every process
-reads exactly what an eager-copy reference model (copy everything at fork) says it should."""
+reads exactly what an eager-copy reference model (copy everything at fork) says it should.
+
+Every sequence also runs on a twin kernel that takes the other path for each write: a
+write() there is write_many([vpn]), a write_many() there is one write() per vpn. The
+two must agree on every state, statistic and (summarised) event, so the one-page
+handlers and the vectorised bulk path cannot drift apart."""
 import copy
+from collections import Counter
 
 import numpy as np
 from hypothesis import HealthCheck, settings, strategies as st
@@ -8,6 +14,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from cowlab import Kernel
 from cowlab.kernel import NOT_PRESENT
+from cowlab.mm import invariants
 
 
 class Eager:
@@ -65,16 +72,39 @@ class Eager:
             return self.objs[val[1]].get(val[2], 0)
         return val
 
+    def munmap(self, pid, vpn, pages):
+        pr = self.procs[pid]
+        for v in range(vpn, vpn + pages):
+            pr["pages"].pop(v, None)
+            pr["dontfork"].discard(v)
+            pr["wipe"].discard(v)
+
+    def dontneed(self, pid, vpn, pages):
+        """Private pages read zeros again; shared pages keep their object's data."""
+        pr = self.procs[pid]
+        for v in range(vpn, vpn + pages):
+            if v in pr["pages"] and not isinstance(pr["pages"][v], tuple):
+                pr["pages"][v] = 0
+
     def touched_shared_pages(self):
         live = {val[1] for pr in self.procs.values() for val in pr["pages"].values()
                 if isinstance(val, tuple)}
         return sum(len(self.objs[o]) for o in live)
 
 
+def summary(events):
+    """{kind: count} of the pages a write call faulted, from a list of events (the one-page
+    path) or from write_many's counts; frees are compared through the state instead."""
+    if isinstance(events, dict):
+        return {k: n for k, n in events.items() if k != "free" and n}
+    return dict(Counter(e.kind for e in events if e.kind != "free"))
+
+
 class KernelMachine(RuleBasedStateMachine):
     @initialize(ram=st.integers(4, 48), rules=st.sampled_from(["linux", "xv6"]))
     def setup(self, ram, rules):
         self.k = Kernel(ram_pages=ram, overcommit_memory=1, rules=rules)
+        self.twin = Kernel(ram_pages=ram, overcommit_memory=1, rules=rules)   # the other path
         self.ref = Eager()
         self.value = 0
         self.shared_read = set()      # (obj, off) pages a read allocated in an object
@@ -105,6 +135,7 @@ class KernelMachine(RuleBasedStateMachine):
     def spawn(self, pages):
         before = len(self.k.events)
         p = self.k.spawn("p", pages)
+        self.twin.spawn("p", pages)
         self.ref.spawn(p.pid, pages)
         self.sync_deaths(self.new_events(before))
         if not p.alive:
@@ -116,6 +147,7 @@ class KernelMachine(RuleBasedStateMachine):
         live = self.live()
         parent = live[i % len(live)]
         c = self.k.fork(parent)
+        self.twin.fork(parent)
         self.ref.fork(parent, c.pid)
 
     @precondition(lambda self: self.k.live())
@@ -126,6 +158,8 @@ class KernelMachine(RuleBasedStateMachine):
         vpn = self.pick_vpn(pid, j)
         self.value += 1
         events = self.k.write(pid, vpn, self.value)
+        bulk = self.twin.write_many(pid, [vpn], self.value)
+        assert summary(events) == summary(bulk), (events, bulk)
         self.sync_deaths(events)
         if pid in self.ref.procs:
             killed = any(e.kind == "segv" for e in events)
@@ -140,14 +174,19 @@ class KernelMachine(RuleBasedStateMachine):
         pid = live[i % len(live)]
         vpns = [self.pick_vpn(pid, j) for j in js]
         self.value += 1
-        before = len(self.k.events)
-        self.k.write_many(pid, vpns, self.value)
-        events = self.new_events(before)
-        self.sync_deaths(events)
+        bulk = self.k.write_many(pid, vpns, self.value)
+        # the twin writes one by one; the reference mirrors each write that happened, so
+        # writes before an OOM kill of the writer (to a shared object, say) are kept
+        one_by_one = []
         for v in vpns:
-            if pid not in self.ref.procs:
+            if not self.twin.process(pid).alive:
                 break
-            self.ref.write(pid, v, self.value)
+            events = self.twin.write(pid, v, self.value)
+            one_by_one += events
+            self.sync_deaths(events)
+            if pid in self.ref.procs:
+                self.ref.write(pid, v, self.value)
+        assert summary(one_by_one) == summary(bulk), (one_by_one, bulk)
         assert (pid in self.ref.procs) == self.k.process(pid).alive
 
     @precondition(lambda self: self.k.live())
@@ -158,6 +197,7 @@ class KernelMachine(RuleBasedStateMachine):
         vpn = self.pick_vpn(pid, j)
         before = len(self.k.events)
         got = self.k.read(pid, vpn)
+        assert self.twin.read(pid, vpn) == got
         self.sync_deaths(self.new_events(before))
         if pid in self.ref.procs:
             assert got == self.ref.read(pid, vpn), (pid, vpn)
@@ -175,6 +215,7 @@ class KernelMachine(RuleBasedStateMachine):
         end = self.ref.procs[pid]["end"] if pid in self.ref.procs else 0
         before = len(self.k.events)
         start = self.k.mmap(pid, pages, shared=shared, populate=populate)
+        assert self.twin.mmap(pid, pages, shared=shared, populate=populate) == start
         assert start >= end
         self.ref.mmap(pid, start, pages, shared)
         if populate and shared:
@@ -198,8 +239,30 @@ class KernelMachine(RuleBasedStateMachine):
         r = regions[j % len(regions)]
         vpn = r.start + j % r.pages
         self.k.madvise(pid, vpn, 1, advice)
+        self.twin.madvise(pid, vpn, 1, advice)
         if pid in self.ref.procs:
             self.ref.procs[pid]["dontfork" if advice == "dontfork" else "wipe"].add(vpn)
+
+    @precondition(lambda self: self.k.live())
+    @rule(i=st.integers(0, 99), j=st.integers(0, 99), pages=st.integers(1, 3),
+          dontneed=st.booleans())
+    def munmap_or_dontneed(self, i, j, pages, dontneed):
+        live = self.live()
+        pid = live[i % len(live)]
+        regions = self.k.regions(pid)
+        if not regions:
+            return
+        r = regions[j % len(regions)]
+        vpn = r.start + j % r.pages
+        pages = min(pages, r.start + r.pages - vpn)
+        if dontneed:
+            self.k.madvise(pid, vpn, pages, "dontneed")
+            self.twin.madvise(pid, vpn, pages, "dontneed")
+            self.ref.dontneed(pid, vpn, pages)
+        else:
+            self.k.munmap(pid, vpn, pages)
+            self.twin.munmap(pid, vpn, pages)
+            self.ref.munmap(pid, vpn, pages)
 
     @precondition(lambda self: self.k.live())
     @rule(i=st.integers(0, 99), pages=st.integers(0, 3))
@@ -208,6 +271,7 @@ class KernelMachine(RuleBasedStateMachine):
         pid = live[i % len(live)]
         before = len(self.k.events)
         self.k.exec(pid, pages)
+        self.twin.exec(pid, pages)
         self.ref.spawn(pid, pages)
         self.sync_deaths(self.new_events(before))
         if not self.k.process(pid).alive:
@@ -219,20 +283,43 @@ class KernelMachine(RuleBasedStateMachine):
         live = self.live()
         pid = live[i % len(live)]
         self.k.exit(pid)
+        self.twin.exit(pid)
         self.ref.procs.pop(pid, None)
 
     @rule()
     def snapshot(self):
-        self.saved = (self.k.snapshot(), copy.deepcopy(self.ref))
+        self.saved = (self.k.snapshot(), self.twin.snapshot(), copy.deepcopy(self.ref))
 
     @precondition(lambda self: self.saved is not None)
     @rule()
     def restore(self):
-        snap, ref = self.saved
+        snap, twin, ref = self.saved
         self.k.restore(snap)
+        self.twin.restore(twin)
         self.ref = copy.deepcopy(ref)
 
     # ------------------------------------------------------------ invariants
+    @invariant()
+    def the_model_checks_its_own_invariants(self):
+        assert invariants.check(self.k) == []
+        assert invariants.check(self.twin) == []
+
+    @invariant()
+    def one_page_and_bulk_paths_reach_the_same_state(self):
+        k, t = self.k, self.twin
+        assert [p.pid for p in k.live()] == [p.pid for p in t.live()]
+        assert np.array_equal(k.refcounts(), t.refcounts())
+        assert k.free_frames() == t.free_frames()
+        used = np.flatnonzero(k.refcounts())
+        assert [k.content(int(f)) for f in used] == [t.content(int(f)) for f in used]
+        for p in k.live():
+            a, b = k.page_table(p), t.page_table(p.pid)
+            for field in a._fields:
+                assert np.array_equal(getattr(a, field), getattr(b, field)), (p, field)
+            assert k.stats(p) == t.stats(p.pid)
+            assert [k.pte_flags(p, v) for v in range(p.span)] == \
+                [t.pte_flags(p.pid, v) for v in range(p.span)]
+
     @invariant()
     def same_processes_alive(self):
         assert sorted(self.ref.procs) == self.live()

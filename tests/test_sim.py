@@ -11,7 +11,7 @@ from cowlab import sim
 from cowlab.scenario import Scenario
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(cowlab.__file__)))
-FAULTS = ("cow_copy", "cow_reuse", "zero_fill", "zero_map")
+FAULTS = cowlab.FAULT_KINDS          # named once, by the model (shared_map included)
 
 
 def cowlab_sim(*args, path=None):
@@ -176,3 +176,22 @@ def test_the_cowlab_command_dispatches_to_sim(capsys):
     via_cli = capsys.readouterr().out
     assert sim.main(["-s", "4"]) == 0
     assert capsys.readouterr().out == via_cli
+
+
+def test_sim_needs_no_graphviz_unless_asked_to_draw():
+    """Where the graphviz package is missing, `cowlab sim` still asks and answers in words
+    (cowlab.describe); only --svg needs it, and says so."""
+    code = ("import sys; sys.modules['graphviz'] = None\n"
+            "from cowlab import sim\n"
+            "status = sim.main(['-A', 'SEED', '-c'])\n"
+            "assert 'cowlab.render' not in sys.modules, 'sim imported the drawings'\n"
+            "print('status', status)\n"
+            "print('svg', sim.main(['-A', 'SEED', '-c', '--svg', sys.argv[1]]))\n")
+    done = subprocess.run([sys.executable, "-c", code, os.devnull], cwd=ROOT, timeout=120,
+                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert done.returncode == 0, done.stderr
+    first = done.stdout.split("status 0")[0]
+    check_answers_against_the_model(first)
+    assert "Final state:" in first and "parent (pid 1): VP0 -> PF0" in first
+    assert "svg 1" in done.stdout and "pip install graphviz" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -1,0 +1,304 @@
+"""The page fault (mm/memory.c): one decision, then the handler that carries it out.
+
+`decide` is the whole copy-on-write rule as one table over numpy arrays: the one-page
+calls (`write`, `read`) ask it about one vpn, the bulk path (`write_many`) about many
+at once, so the rule exists once. The handlers below it carry out one page's fault:
+do_anonymous_page (first touch), do_wp_page (the COW write fault), the huge-page
+variant, and the shared-object fault, each returning the events that narrate it.
+"""
+import enum
+
+import numpy as np
+
+from .events import Event, free_events
+from .page_alloc import F_DIRTY, F_EXCL, F_OBJREF
+from .pgtable import F_COW, F_HUGE, F_WRITE, NOT_PRESENT, ZERO_PFN, clear_mask
+NO_WC = clear_mask(F_WRITE | F_COW)
+
+FAULT_AROUND_BYTES = 65536   # /sys/kernel/debug/fault_around_bytes, the default
+
+
+class Fault(enum.IntEnum):
+    """What a fault does to one page (the event kind each gives is KIND[fault])."""
+    NONE = 0          # no fault: the PTE already allows the access
+    ZERO_MAP = 1      # read of untouched private memory: map the shared zero page
+    ZERO_FILL = 2     # write of untouched private memory (or the zero page): a zeroed frame
+    SHARED_FILL = 3   # first touch of a MAP_SHARED page: a zeroed frame the object holds
+    SHARED_MAP = 4    # a MAP_SHARED page already in the object: map that frame
+    COW_REUSE = 5     # write to a COW page nobody else references: make it writable in place
+    COW_COPY = 6      # write to a COW page others reference: copy it into a new frame
+    SEGV = 7          # no region, or a write the region forbids: SIGSEGV
+
+
+KIND = {Fault.ZERO_MAP: "zero_map", Fault.ZERO_FILL: "zero_fill",
+        Fault.SHARED_FILL: "zero_fill", Fault.SHARED_MAP: "shared_map",
+        Fault.COW_REUSE: "cow_reuse", Fault.COW_COPY: "cow_copy", Fault.SEGV: "segv"}
+
+
+def decide(write, pfn, flags, refs, in_region, writable, shared, in_object, reuse_allowed,
+           exclusive=False):
+    """What an access does, page by page: an array of Fault (or one, for scalars).
+
+    pfn and flags are the PTE (NOT_PRESENT/ZERO_PFN or a frame; PteFlags); refs the
+    frame's refcount; the rest describe the region (and, for MAP_SHARED, whether the
+    object already holds the page), exclusive whether the frame is PageAnonExclusive.
+    reuse_allowed is False under xv6's rules, where every COW write copies. Linux
+    (do_wp_page, 5.19 on) reuses a COW page that is exclusive to this process, and
+    otherwise only when its refcount is 1 (no other mapping, pin or pipe holds it).
+    """
+    pfn, flags, refs = np.asarray(pfn), np.asarray(flags), np.asarray(refs)
+    exclusive = np.asarray(exclusive, bool)
+    in_region, writable = np.asarray(in_region, bool), np.asarray(writable, bool)
+    shared, in_object = np.asarray(shared, bool), np.asarray(in_object, bool)
+    F = {f: np.int8(f) for f in Fault}     # int8 results: a byte per page, not eight
+    if not write:
+        return np.select([~in_region, pfn != NOT_PRESENT, shared & in_object, shared],
+                         [F[Fault.SEGV], F[Fault.NONE], F[Fault.SHARED_MAP],
+                          F[Fault.SHARED_FILL]], F[Fault.ZERO_MAP])
+    present = pfn >= 0
+    w = (flags & F_WRITE) != 0
+    cow = (flags & F_COW) != 0
+    return np.select(
+        [~in_region | ~writable, present & w, shared & in_object, shared, present & ~cow,
+         ~present, (exclusive | (refs == 1)) & bool(reuse_allowed)],
+        [F[Fault.SEGV], F[Fault.NONE], F[Fault.SHARED_MAP], F[Fault.SHARED_FILL], F[Fault.SEGV],
+         F[Fault.ZERO_FILL], F[Fault.COW_REUSE]],
+        F[Fault.COW_COPY])
+
+
+class Faults:
+    """Kernel methods: the one-page accesses and the fault handlers they call."""
+
+    def write(self, p, vpn, value=1):
+        """One store of `value` to vpn; returns the events it caused (none if no fault)."""
+        p = self._proc(p)
+        vpn = self._check_vpn(vpn)
+        events, _ = self._handle_write(p, vpn, value)
+        self.events += events
+        return events
+
+    def read(self, p, vpn):
+        """One load from vpn: the value the process sees (0 on the zero page).
+
+        Reads never copy. A read of untouched memory maps the zero page. Returns None
+        if the read kills the process (SIGSEGV).
+        """
+        p = self._proc(p)
+        vpn = self._check_vpn(vpn)
+        events, value = self._handle_read(p, vpn)
+        self.events += events
+        return value
+
+    def _decide_one(self, p, vpn, vma, write):
+        """decide() for one vpn of p."""
+        if vma is None:
+            return Fault.SEGV
+        pfn = int(p._pfn[vpn])
+        in_object = vma.shared and self._obj_pages[vma.obj][vpn - vma.start] >= 0
+        refs = self.refcount(pfn) if pfn >= 0 else 0
+        exclusive = pfn >= 0 and bool(self._fflags[pfn] & F_EXCL)
+        return Fault(int(decide(write, pfn, int(p._flags[vpn]), refs, True, vma.writable,
+                                vma.shared, in_object, self.rules == "linux", exclusive)))
+
+    def _fault(self, p, vpn, vma, write):
+        """Decide, then handle: -> events, or None when no frame is free (OOM)."""
+        fault = self._decide_one(p, vpn, vma, write)
+        if fault in (Fault.SHARED_FILL, Fault.SHARED_MAP):
+            return self._fault_in_shared(p, vpn, vma, write)
+        if fault == Fault.ZERO_FILL:
+            return self._do_anonymous_page(p, vpn, vma)
+        if fault == Fault.ZERO_MAP:
+            return self._map_zero_page(p, vpn, vma)
+        return self._do_wp_page(p, vpn, reuse=fault == Fault.COW_REUSE)
+
+    def _handle_write(self, p, vpn, value):
+        """One store to vpn: no fault if the PTE is writable, else the fault's handler.
+
+        Returns (events, done). On OOM, the OOM killer runs and the fault is retried,
+        unless the faulting process itself was killed.
+        """
+        vma = self._vma_at(p, vpn)
+        fault = self._decide_one(p, vpn, vma, True)
+        if fault == Fault.NONE:
+            self._set_dirty(int(p._pfn[vpn]), self._code(value))
+            return [], True
+        if fault == Fault.SEGV:
+            why = ("which is in no region" if vma is None else
+                   "which is mapped read-only" if vma.writable else "which is in a read-only region")
+            return self._kill(p, vpn, f"SIGSEGV: {p.name} (pid {p.pid}) wrote VP{vpn}, "
+                                      f"{why}; the process is killed"), False
+        events, ev = self._retry_after_oom(p, vpn, lambda: self._fault(p, vpn, vma, True))
+        if ev is None:
+            return events, False
+        p.minor_faults += 1
+        self._set_dirty(int(p._pfn[vpn]), self._code(value))
+        return events + ev, True
+
+    def _handle_read(self, p, vpn):
+        vma = self._vma_at(p, vpn)
+        fault = self._decide_one(p, vpn, vma, False)
+        if fault == Fault.SEGV:
+            return self._kill(p, vpn, f"SIGSEGV: {p.name} (pid {p.pid}) read VP{vpn}, "
+                                      f"which is in no region; the process is killed"), None
+        if fault != Fault.NONE:
+            events, ev = self._retry_after_oom(p, vpn, lambda: self._fault(p, vpn, vma, False))
+            if ev is None:
+                return events, None
+            p.minor_faults += 1
+            return events + ev, self.content(int(p._pfn[vpn]))
+        return [], self.content(int(p._pfn[vpn]))
+
+    def _retry_after_oom(self, p, vpn, attempt):
+        """Run a fault handler; when it finds no free frame, the OOM killer acts and the
+        fault is retried (as the kernel re-executes the instruction), unless p was chosen.
+        -> (OOM events, the handler's events or None if p died)."""
+        events = []
+        while True:
+            ev = attempt()
+            if ev is not None:
+                return events, ev
+            victim, kill = self._out_of_memory(p, vpn)
+            victim.alive = False
+            events += kill
+            if victim is p:
+                return events, None
+
+    # ------------------------------------------------------------------ the handlers
+    def _map_new(self, p, vpns, pfns):
+        """Map fresh anonymous frames writable, one PTE reference each: exclusive to p."""
+        p._pfn[vpns] = pfns
+        p._flags[vpns] = (p._flags[vpns] & NO_WC) | F_WRITE
+        self._mapcount[pfns] += 1
+        self._fflags[pfns] |= F_DIRTY | F_EXCL
+
+    def _map_zero_page(self, p, vpn, vma):
+        """A read of untouched private memory: the shared zero page, read-only."""
+        span = self._chunk(vpn) if vma.huge else slice(vpn, vpn + 1)
+        todo = p._pfn[span] == NOT_PRESENT
+        p._pfn[span][todo] = ZERO_PFN
+        where = f"VP{vpn}" if not vma.huge else f"huge VP{span.start}..VP{span.stop - 1}"
+        return [Event("zero_map", p.pid, vpn, ZERO_PFN, None,
+                      f"page fault: read of untouched {where}; map the shared zero page "
+                      f"read-only (no frame used, RSS unchanged)")]
+
+    def _fault_in_shared(self, p, vpn, vma, write):
+        """A fault on a MAP_SHARED page: map the object's frame, allocating it on first use."""
+        page = self._obj_pages[vma.obj]
+        mode = "writable" if vma.writable else "read-only"
+        pfn = int(page[vpn - vma.start])
+        if pfn == NOT_PRESENT:
+            got = self._kalloc(1)
+            if not len(got):
+                return None
+            pfn = int(got[0])
+            page[vpn - vma.start] = pfn
+            self._fflags[pfn] |= F_OBJREF   # the object holds a reference
+            ev = [Event("zero_fill", p.pid, vpn, None, pfn,
+                        f"page fault: shared VP{vpn} has no page yet; allocate zeroed "
+                        f"PF{pfn}, held by the shared mapping and mapped {mode}")]
+        else:
+            ev = [Event("shared_map", p.pid, vpn, pfn, None,
+                        f"page fault: shared VP{vpn} is already in the shared object as "
+                        f"PF{pfn}; map it {mode} (no copy)")]
+        self._mapcount[pfn] += 1
+        p._pfn[vpn] = pfn
+        p._flags[vpn] = (p._flags[vpn] & NO_WC) | (F_WRITE if vma.writable else 0)
+        if not write:
+            self._do_fault_around(p, vpn, vma)
+        return ev
+
+    def _do_fault_around(self, p, vpn, vma):
+        """A read fault on a shared (file-backed) page also maps its neighbours already in
+        memory: the aligned 64 KiB window around it, as mm/memory.c's do_fault_around."""
+        n = max(1, FAULT_AROUND_BYTES // self.page_size)
+        lo = max(vpn - vpn % n, vma.start)
+        hi = min(vpn - vpn % n + n, vma.start + len(self._obj_pages[vma.obj]))
+        vpns = np.arange(lo, hi)
+        frames = self._obj_pages[vma.obj][lo - vma.start:hi - vma.start]
+        todo = (p._vma[lo:hi] == p._vma[vpn]) & (p._pfn[lo:hi] == NOT_PRESENT) & (frames >= 0)
+        p._pfn[vpns[todo]] = frames[todo]
+        if vma.writable:
+            p._flags[vpns[todo]] |= F_WRITE
+        self._mapcount[frames[todo]] += 1
+
+    def _chunk(self, vpn):
+        h = self.huge_pages
+        return slice(vpn - vpn % h, vpn - vpn % h + h)
+
+    def _do_anonymous_page(self, p, vpn, vma):
+        """First write to untouched memory (or to the zero page): a zeroed frame, no copy."""
+        was_zero = p._pfn[vpn] == ZERO_PFN
+        source = "maps the zero page" if was_zero else "has no page yet"
+        old = ZERO_PFN if was_zero else None
+        if vma.huge and not was_zero and np.all(p._pfn[self._chunk(vpn)] == NOT_PRESENT):
+            got = self._kalloc(self.huge_pages)
+            if len(got) == self.huge_pages:        # a whole 2 MiB page, mapped by one PMD
+                c = self._chunk(vpn)
+                self._map_new(p, c, got)
+                p._flags[c] |= F_HUGE
+                return [Event("zero_fill", p.pid, vpn, None, int(got[0]),
+                              f"page fault: huge VP{c.start}..VP{c.stop - 1} has no page yet; "
+                              f"allocate a zeroed 2 MiB page PF{got[0]}..PF{got[-1]}")]
+            self._put_back(got)                    # THP allocation failed: fall back to 4 KiB
+        got = self._kalloc(1)
+        if not len(got):
+            return None
+        pfn = int(got[0])
+        self._map_new(p, vpn, pfn)
+        return [Event("zero_fill", p.pid, vpn, old, pfn,
+                      f"page fault: VP{vpn} {source}; allocate zeroed PF{pfn} and map it "
+                      f"writable (nothing to copy)")]
+
+    def _do_wp_page(self, p, vpn, reuse):
+        """The COW write fault: reuse the frame when decide() says so, else copy it."""
+        if p._flags[vpn] & F_HUGE:
+            return self._do_huge_pmd_wp_page(p, vpn)
+        old = int(p._pfn[vpn])
+        rc = self.refcount(old)
+        if reuse:
+            p._flags[vpn] = (p._flags[vpn] & NO_WC) | F_WRITE
+            self._fflags[old] |= F_EXCL
+            return [Event("cow_reuse", p.pid, vpn, old, None,
+                          f"page fault: VP{vpn} is read-only but PF{old} has no other user "
+                          f"(rc=1); make it writable in place, no copy")]
+        got = self._kalloc(1)
+        if not len(got):
+            return None
+        new = int(got[0])
+        self._content[new] = self._content[old]
+        self._map_new(p, vpn, new)
+        freed = self._put_pages(np.array([old]))
+        why = "is read-only and shared" if rc > 1 else "is COW (xv6 rules always copy)"
+        ev = [Event("cow_copy", p.pid, vpn, old, new,
+                    f"page fault: VP{vpn} {why} (rc={rc}); copy PF{old} into new PF{new}, "
+                    f"map it writable; rc(PF{old}) {rc}->{rc - 1}")]
+        return ev + free_events(p, freed, "the copy dropped the last reference")
+
+    def _do_huge_pmd_wp_page(self, p, vpn):
+        """A COW fault on a 2 MiB page: reuse if exclusive, else split (>= 5.8) or copy 2 MiB."""
+        c = self._chunk(vpn)
+        old = p._pfn[c].copy()
+        refs = self._mapcount[old] + self._objref(old)
+        fault = decide(True, old, p._flags[c], refs, True, True, False, False,
+                       self.rules == "linux", (self._fflags[old] & F_EXCL) != 0)
+        if np.all(fault == Fault.COW_REUSE):
+            p._flags[c] = (p._flags[c] & NO_WC) | F_WRITE
+            self._fflags[old] |= F_EXCL
+            return [Event("cow_reuse", p.pid, vpn, int(old[0]), None,
+                          f"page fault: huge VP{c.start}..VP{c.stop - 1} is read-only but "
+                          f"nobody else maps it; make the 2 MiB page writable in place")]
+        if self.thp == "copy":
+            got = self._kalloc(self.huge_pages)
+            if len(got) == self.huge_pages:
+                self._content[got] = self._content[old]
+                self._map_new(p, c, got)
+                freed = self._put_pages(old)
+                ev = [Event("cow_copy", p.pid, vpn, int(old[0]), int(got[0]),
+                            f"page fault: VP{vpn} is in a shared 2 MiB huge page; copy all "
+                            f"{self.huge_pages} pages PF{old[0]}.. into new PF{got[0]}.. "
+                            f"(kernels before 5.8)")]
+                return ev + free_events(p, freed, "the copy dropped the last reference")
+            self._put_back(got)
+        p._flags[c] &= clear_mask(F_HUGE)       # split the PMD, then COW 4 KiB
+        return self._do_wp_page(p, vpn, reuse=self._decide_one(p, vpn, self._vma_at(p, vpn),
+                                                               True) == Fault.COW_REUSE)

@@ -1,0 +1,188 @@
+"""Regions (VMAs): mmap, madvise, and the lookup every fault starts with (find_vma).
+
+A region is a run of vpns in one process with one set of properties (private or
+MAP_SHARED, huge, writable). A MAP_SHARED region has a memory object (the shmem file
+behind it) that holds its frames, so a second process finds them already there.
+"""
+from collections import namedtuple
+
+import numpy as np
+
+from . import commit
+from .events import free_events, pages_str
+from .pgtable import (F_DONTFORK, F_WIPEONFORK, MADVISED, NOT_PRESENT, PFN_DTYPE, clear_mask,
+                      vma_dtype)
+Region = namedtuple("Region", "start pages shared huge")
+Region.__doc__ = "A mapped range of virtual pages (a VMA): start vpn, length in pages."
+_Vma = namedtuple("_Vma", "start shared huge writable obj acct")
+_Vma.__doc__ = ("A region's properties; `start` is the vpn its object offset counts from, "
+                "`acct` whether it is charged to Committed_AS (VM_ACCOUNT).")
+ADVICE = ("dontfork", "wipeonfork", "dofork", "keeponfork", "dontneed")
+
+
+class Mappings:
+    """Kernel methods for regions: creating them, finding them, advising on them."""
+
+    def _vma_table(self, field):
+        """A lookup array over region ids; index -1 (no region) hits the sentinel."""
+        return np.array([getattr(v, field) for v in self._vmas] + [False], dtype=bool)
+
+    def _add_region(self, p, pages, shared, huge, writable):
+        start = p.span
+        if huge:
+            start = -(-start // self.huge_pages) * self.huge_pages
+        obj = None
+        if shared:
+            obj = len(self._obj_pages)
+            self._obj_pages.append(np.full(pages, NOT_PRESENT, PFN_DTYPE))
+            self._obj_users.append(1)
+            self._obj_charge.append(pages)
+        self._vmas.append(_Vma(start, shared, huge, writable, obj, writable and not shared))
+        p._grow(start + pages, self._widen_vma_ids())
+        p._vma[start:start + pages] = len(self._vmas) - 1
+        if not shared and writable:
+            p._charge += pages
+        return start
+
+    def _widen_vma_ids(self):
+        """The dtype region ids need now; many regions widen every process's table once."""
+        dtype = vma_dtype(len(self._vmas))
+        for q in self._procs:
+            if q._vma.dtype != dtype:
+                q._vma = q._vma.astype(dtype)
+        return dtype
+
+    def _own_vma_ids(self, p):
+        """p's region-id array, copied first if a child shares it (fork shares it)."""
+        if any(q is not p and q._vma is p._vma for q in self._procs):
+            p._vma = p._vma.copy()
+        return p._vma
+
+    def regions(self, p):
+        """The process's mapped ranges, in vpn order: [Region(start, pages, shared, huge)]."""
+        p = self._proc(p)
+        ids = p._vma
+        if not len(ids):
+            return []
+        edges = np.flatnonzero(np.diff(ids)) + 1
+        starts = np.concatenate([[0], edges])
+        ends = np.concatenate([edges, [len(ids)]])
+        out = []
+        for s, e in zip(starts, ends):
+            if ids[s] >= 0:
+                v = self._vmas[ids[s]]
+                out.append(Region(int(s), int(e - s), v.shared, v.huge))
+        return out
+
+    def _vma_at(self, p, vpn):
+        """find_vma: the region holding vpn, or None."""
+        return self._vmas[p._vma[vpn]] if vpn < p.span and p._vma[vpn] >= 0 else None
+
+    @staticmethod
+    def _ids_in(ids):
+        """The distinct region ids in a per-vpn array (runs make this cheap)."""
+        if not len(ids):
+            return set()
+        heads = np.concatenate([[0], np.flatnonzero(np.diff(ids)) + 1])
+        return set(ids[heads].tolist()) - {-1}
+
+    @staticmethod
+    def _runs(ids):
+        """(start, stop, id) of the runs of equal non-negative ids in a per-vpn array."""
+        if not len(ids):
+            return []
+        edges = np.flatnonzero(ids[1:] != ids[:-1]) + 1
+        starts = [0] + edges.tolist()
+        ends = edges.tolist() + [len(ids)]
+        heads = ids[starts].tolist()
+        return [(s, e, i) for s, e, i in zip(starts, ends, heads) if i >= 0]
+
+    def mmap(self, p, pages, shared=False, populate=False, huge=False, writable=True):
+        """Map a new anonymous region after the process's last one; -> its first vpn.
+
+        shared=True is MAP_SHARED (one object, no COW across fork); populate=True is
+        MAP_POPULATE; huge=True asks for transparent huge pages (2 MiB aligned).
+        """
+        p = self._proc(p)
+        pages = self._check_pages(pages)
+        for flag, val in (("shared", shared), ("populate", populate), ("huge", huge),
+                          ("writable", writable)):
+            if not isinstance(val, (bool, np.bool_)):
+                raise TypeError(f"{flag} must be True or False, got {val!r}")
+        if huge and pages % self.huge_pages:
+            raise ValueError(f"huge=True needs a multiple of {self.huge_pages} pages (2 MiB), "
+                             f"got {pages}; round up to "
+                             f"{-(-pages // self.huge_pages) * self.huge_pages}")
+        if huge and shared:
+            raise ValueError("huge pages are modelled for private mappings only; "
+                             "use huge=True with shared=False")
+        self._check_room(p, pages)
+        if writable or shared:
+            why = commit.vm_enough_memory(self, pages, int(np.count_nonzero(p._vma >= 0)))
+            if why:
+                raise self._refuse(p, f"mmap of {pages_str(pages)}", why)
+        start = self._add_region(p, pages, bool(shared), bool(huge), bool(writable))
+        if populate:
+            self._populate(p, start, pages)
+        return start
+
+    def madvise(self, p, vpn, pages, advice):
+        """MADV_DONTFORK ("dontfork"), MADV_WIPEONFORK ("wipeonfork") or MADV_DONTNEED
+        ("dontneed") on a mapped range; -> the events (frames freed by dontneed).
+
+        "dofork" and "keeponfork" undo the first two. "dontneed" drops the range's PTEs
+        now: a later read of private memory maps the zero page, a shared page comes
+        back from its object.
+        """
+        p = self._proc(p)
+        vpn = self._check_vpn(vpn)
+        pages = self._check_pages(pages)
+        if advice not in ADVICE:
+            raise ValueError(f"advice must be one of {', '.join(map(repr, ADVICE))}, "
+                             f"got {advice!r}")
+        end = vpn + pages
+        if end > p.span or np.any(p._vma[vpn:end] < 0):
+            raise ValueError(f"VP{vpn}..VP{end - 1} is not all mapped in {p.name}; "
+                             f"madvise only a range inside its regions: {self.regions(p)}")
+        if advice == "wipeonfork" and np.any(self._vma_table("shared")[p._vma[vpn:end]]):
+            raise ValueError("wipeonfork applies to private mappings only (Linux says EINVAL "
+                             "for MAP_SHARED); use dontfork to keep a shared range from a child")
+        if advice == "dontneed":
+            freed = self._zap(p, vpn, end)
+            events = free_events(p, freed, "MADV_DONTNEED dropped it")
+            self.events += events
+            return events
+        bit = F_DONTFORK if advice in ("dontfork", "dofork") else F_WIPEONFORK
+        if advice in ("dontfork", "wipeonfork"):
+            p._flags[vpn:end] |= bit
+        else:
+            p._flags[vpn:end] &= clear_mask(bit)
+        p._madvised = bool(np.any(p._flags & MADVISED))
+        return []
+
+    def munmap(self, p, vpn, pages):
+        """munmap(): remove vpn..vpn+pages-1 from p's regions; -> the events (frames freed).
+
+        Holes in the range are fine, as in Linux. Private writable pages are uncharged;
+        a shared object dies with its last mapping.
+        """
+        p = self._proc(p)
+        vpn = self._check_vpn(vpn)
+        pages = self._check_pages(pages)
+        end = min(vpn + pages, p.span)
+        if vpn >= end:
+            return []
+        runs = [(s + vpn, e + vpn, i) for s, e, i in self._runs(p._vma[vpn:end])]
+        freed = [self._zap(p, vpn, end)]
+        ids = self._own_vma_ids(p)
+        for s, e, i in runs:
+            if self._vmas[i].acct:
+                p._charge -= e - s
+        ids[vpn:end] = -1
+        left = self._ids_in(ids)
+        for obj in sorted({self._vmas[i].obj for _, _, i in runs if self._vmas[i].shared}):
+            if not any(self._vmas[i].obj == obj for i in left):
+                freed.append(self._drop_object_user(obj))
+        events = free_events(p, np.sort(np.concatenate(freed)), "munmap dropped it")
+        self.events += events
+        return events

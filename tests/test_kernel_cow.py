@@ -1,0 +1,218 @@
+"""Modern COW (Linux 5.19 on): PageAnonExclusive and the reference count decide reuse.
+
+The facts are the ones measured on the live 6.18 kernel (issue 13, "Live facts"); the
+cow.c names are tools/testing/selftests/mm/cow.c's tests each case comes from."""
+import numpy as np
+import pytest
+
+from cowlab import Kernel
+from cowlab.mm import invariants
+
+
+def test_fact1_fork_then_child_exits_parent_exclusive_only_after_its_write():
+    """Live fact 1: mapcount 2 -> 1 at the child's exit; the parent's page is exclusive
+    again only after its write fault, which keeps the PFN."""
+    k = Kernel(ram_pages=16)
+    p = k.spawn("parent", pages=1)
+    assert k.anon_exclusive(p, 0)                       # first fault: exclusive
+    c = k.fork(p)
+    assert not k.anon_exclusive(p, 0) and not k.anon_exclusive(c, 0)   # fork clears both
+    assert k.mapcount(0) == 2
+    k.exit(c)
+    assert k.mapcount(0) == 1 and not k.anon_exclusive(p, 0)
+    before = p.minor_faults
+    (e,) = k.write(p, 0, "x")
+    assert e.kind == "cow_reuse" and k.pte(p, 0).pfn == 0
+    assert p.minor_faults == before + 1 and k.anon_exclusive(p, 0)
+    assert k.write(p, 0, "y") == []                     # writable now: no fault
+
+
+def test_a_copy_is_exclusive_and_the_last_sharer_reuses():
+    """cow.c test_cow_in_parent / test_cow_in_child: the writer gets its own exclusive
+    copy; the other side still reads the old data."""
+    k = Kernel(ram_pages=16)
+    p = k.spawn("parent", pages=1)
+    c = k.fork(p)
+    (e,) = k.write(c, 0, "child")
+    assert e.kind == "cow_copy" and k.anon_exclusive(c, 0) and not k.anon_exclusive(p, 0)
+    assert k.read(p, 0) == 0
+    (e,) = k.write(p, 0, "parent")                      # the last user: reuse
+    assert e.kind == "cow_reuse" and k.anon_exclusive(p, 0)
+    assert invariants.check(k) == []
+
+
+def test_the_bulk_path_keeps_exclusivity_like_the_one_page_path():
+    k = Kernel(ram_pages=64)
+    p = k.spawn("parent", pages=8)
+    c = k.fork(p)
+    k.write_many(c, np.arange(4), 1)                    # copies: exclusive in the child
+    k.exit(c)
+    k.write_many(p, np.arange(8), 2)                    # reuse everywhere: exclusive again
+    assert all(k.anon_exclusive(p, v) for v in range(8))
+    assert invariants.check(k) == []
+
+
+def test_xv6_rules_never_reuse_even_an_exclusive_page():
+    k = Kernel(ram_pages=16, rules="xv6")
+    p = k.spawn("parent", pages=1)
+    c = k.fork(p)
+    k.exit(c)
+    (e, *_) = k.write(p, 0, 1)
+    assert e.kind == "cow_copy"
+
+
+@pytest.mark.parametrize("bulk", [False, True])
+def test_shared_pages_are_never_anon_exclusive(bulk):
+    k = Kernel(ram_pages=16)
+    p = k.spawn("parent", pages=0)
+    v = k.mmap(p, 2, shared=True)
+    if bulk:
+        k.write_many(p, [v, v + 1], 1)
+    else:
+        k.write(p, v, 1)
+    assert not k.anon_exclusive(p, v)
+
+
+# ---------------------------------------------------------------- mprotect (live fact 3)
+def test_fact3_mprotect_back_to_rw_maps_only_exclusive_pages_writable_at_once():
+    """Live fact 3: after mprotect(R), mprotect(RW) a never-shared page takes 0 faults on
+    write; a page once shared by fork (child exited, mapcount 1) takes 1 fault and keeps
+    its PFN; after that reuse, 0 faults. (cow.c: the mprotect cases of test_ro_pin...)"""
+    k = Kernel(ram_pages=16)
+    p = k.spawn("parent", pages=2)                     # VP0 stays private; VP1 gets shared
+    c = k.fork(p)
+    k.write(p, 0, "mine")                               # copy: exclusive again
+    k.exit(c)
+    assert k.anon_exclusive(p, 0) and not k.anon_exclusive(p, 1)
+    for _ in range(2):
+        assert k.mprotect(p, 0, 2, "r") == []
+        assert not k.pte(p, 0).writable and not k.pte(p, 1).writable
+        k.mprotect(p, 0, 2, "rw")
+    assert k.pte(p, 0).writable                         # exclusive: writable at once
+    assert not k.pte(p, 1).writable and k.pte(p, 1).cow
+    before, pfn = p.minor_faults, k.pte(p, 1).pfn
+    assert k.write(p, 0, 1) == [] and p.minor_faults == before
+    (e,) = k.write(p, 1, 1)
+    assert e.kind == "cow_reuse" and k.pte(p, 1).pfn == pfn and p.minor_faults == before + 1
+    k.mprotect(p, 0, 2, "r")
+    k.mprotect(p, 0, 2, "rw")
+    assert k.write(p, 1, 2) == [] and p.minor_faults == before + 1
+    assert invariants.check(k) == []
+
+
+def test_a_write_to_a_read_only_range_is_sigsegv_and_regions_split():
+    k = Kernel(ram_pages=16)
+    p = k.spawn("parent", pages=4)
+    k.mprotect(p, 1, 2, "r")
+    assert [(r.start, r.pages) for r in k.regions(p)] == [(0, 1), (1, 2), (3, 1)]
+    assert k.read(p, 1) == 0
+    (e, *_) = k.write(p, 2, 1)
+    assert e.kind == "segv" and "read-only region" in e.text and not p.alive
+
+
+def test_mprotect_to_rw_after_fork_copies_on_the_next_write():
+    """The page is shared (mapcount 2, not exclusive): RW does not make it writable, and
+    the write copies, so the child keeps its data (cow.c test_cow_in_parent_mprotect)."""
+    k = Kernel(ram_pages=16)
+    p = k.spawn("parent", pages=1)
+    k.write(p, 0, "old")
+    c = k.fork(p)
+    k.mprotect(p, 0, 1, "r")
+    k.mprotect(p, 0, 1, "rw")
+    (e,) = k.write(p, 0, "new")
+    assert e.kind == "cow_copy" and k.read(c, 0) == "old"
+
+
+def test_mprotect_charges_a_private_range_the_first_time_it_becomes_writable():
+    k = Kernel(ram_pages=16, overcommit_memory=2)       # CommitLimit 8
+    p = k.spawn("p", pages=2)
+    v = k.mmap(p, 6, writable=False)                    # read-only: not charged
+    assert k.committed_pages() == 2
+    with pytest.raises(OSError):
+        k.mprotect(p, v, 6, "rw")                       # 2 + 6 reaches 8
+    assert k.committed_pages() == 2 and not any(r.start == v and r.pages < 6
+                                                   for r in k.regions(p))
+    k.mprotect(p, v, 5, "rw")
+    assert k.committed_pages() == 7
+    k.mprotect(p, v, 5, "r")
+    k.mprotect(p, v, 5, "rw")                           # VM_ACCOUNT kept: no new charge
+    assert k.committed_pages() == 7
+
+
+def test_mprotect_refuses_unmapped_ranges_and_bad_prot_without_changing_anything():
+    k = Kernel(ram_pages=16)
+    p = k.spawn("p", pages=2)
+    before = k.snapshot()
+    with pytest.raises(ValueError, match="not all mapped"):
+        k.mprotect(p, 1, 5, "r")
+    with pytest.raises(ValueError, match="'r' or 'rw'"):
+        k.mprotect(p, 0, 1, "x")
+    assert k.pte(p, 0).writable and k.regions(p) == [r for r in k.regions(p)]
+    k.restore(before)
+
+
+# ---------------------------------------------------------------- munmap, MADV_DONTNEED
+def test_munmap_frees_uncharges_and_later_access_is_sigsegv():
+    k = Kernel(ram_pages=32, overcommit_memory=2)
+    p = k.spawn("parent", pages=4)
+    c = k.fork(p)
+    events = k.munmap(p, 1, 2)
+    assert events == [] and k.mapcount(1) == 1          # the child still maps PF1, PF2
+    assert k.committed_pages() == 6 and k.pte(p, 1) is None
+    freed = k.munmap(c, 0, 4)                           # PF1, PF2: nobody maps them now
+    assert [(e.kind, e.pfn) for e in freed] == [("free", 1), ("free", 2)]
+    assert k.committed_pages() == 2
+    assert k.regions(c) == [] and c.alive
+    (e, *_) = k.write(p, 2, 1)
+    assert e.kind == "segv"
+    assert invariants.check(k) == []
+
+
+def test_munmap_of_a_parents_range_leaves_the_childs_regions_alone():
+    k = Kernel(ram_pages=16)
+    p = k.spawn("parent", pages=3)
+    c = k.fork(p)
+    k.munmap(p, 0, 1)
+    assert [(r.start, r.pages) for r in k.regions(c)] == [(0, 3)]
+    assert [(r.start, r.pages) for r in k.regions(p)] == [(1, 2)]
+
+
+def test_munmap_of_the_last_shared_mapping_frees_the_object():
+    k = Kernel(ram_pages=16)
+    p = k.spawn("p", pages=0)
+    v = k.mmap(p, 2, shared=True)
+    k.write(p, v, "a")
+    c = k.fork(p)
+    k.munmap(p, v, 2)
+    assert k.read(c, v) == "a"                          # the object lives on in the child
+    frees = [e for e in k.munmap(c, v, 2) if e.kind == "free"]
+    assert len(frees) == 1 and k.free_frames() == 16 and k.committed_pages() == 0
+
+
+def test_madvise_dontneed_private_reads_zero_shared_comes_back():
+    """cow.c's MADV_DONTNEED cases: private anonymous memory reads the zero page again;
+    a shared page is still in its object."""
+    k = Kernel(ram_pages=16)
+    p = k.spawn("p", pages=2)
+    v = k.mmap(p, 1, shared=True)
+    k.write(p, 0, "x")
+    k.write(p, v, "s")
+    events = k.madvise(p, 0, 2, "dontneed")
+    assert [e.kind for e in events] == ["free", "free"]
+    n = len(k.events)
+    assert k.read(p, 0) == 0 and k.events[n].kind == "zero_map"
+    k.madvise(p, v, 1, "dontneed")
+    assert k.read(p, v) == "s" and k.events[-1].kind == "shared_map"
+    assert invariants.check(k) == []
+
+
+def test_dontneed_splits_a_huge_page_it_cuts():
+    k = Kernel(ram_pages=2048)
+    p = k.spawn("p", pages=0)
+    v = k.mmap(p, k.huge_pages, huge=True)
+    k.write(p, v, 1)
+    assert k.stats(p).anon_huge == 2048
+    k.madvise(p, v + 3, 1, "dontneed")
+    s = k.stats(p)
+    assert s.anon_huge == 0 and s.rss == 2048 - 4
+    assert invariants.check(k) == []

@@ -477,6 +477,9 @@ def cell(port, text, fill, note=None, fontcolor=None):
     body = esc(text)
     if note:
         attrs += f' BORDER="3" COLOR="{VERMILLION}"'
+        tail = f" ({note})"
+        if text.endswith(tail):              # the mark on a line of its own: narrower
+            body = f'{esc(text[:-len(tail)])}<BR ALIGN="LEFT"/>{esc(tail.strip())}'
         body = f"<B>{body}</B>"
     if fontcolor:
         body = f'<FONT COLOR="{fontcolor}">{body}</FONT>'
@@ -532,7 +535,7 @@ def add_picture(g, pic, prefix):
             pcells.append(cell(f"r{i}", pt_row_words(r), fill, r.note, grey))
         g.node(node, table(title, pcells))
         on_left = n % 2 == 0                      # parent left, child right, and so on
-        column = n // 2 + 1
+        column = 1                                # more processes stack in the two columns
         if on_left:
             g.edge(node, frames, style="invis", minlen=str(column))
             left = node                           # later left columns lie further left
@@ -552,9 +555,9 @@ def add_picture(g, pic, prefix):
 
 def build(pictures, titles):
     g = Diagram(text="", name="cow", graph_attr={
-        "rankdir": "LR", "nodesep": "0.25", "ranksep": "0.9", "fontname": "Helvetica",
+        "rankdir": "LR", "nodesep": "0.25", "ranksep": "0.5", "fontname": "Helvetica",
         "labelloc": "b", "fontsize": "11",
-        "label": "RO COW: read-only, copied on write (dashed)   RW: writable   "
+        "label": "RO COW: read-only, copied on write (dashed)   RW: writable\n"
                  "shared: MAP_SHARED (bold)   rc: references to a frame"})
     g.attr("node", shape="plaintext", fontname="Helvetica", fontsize="12")
     g.attr("edge", arrowsize="0.7")
@@ -567,9 +570,6 @@ def build(pictures, titles):
             with g.subgraph(name=f"cluster_{j}") as sub:
                 sub.attr(label=title, fontsize="14", style="rounded", color=GREY, labelloc="t")
                 left, right = add_picture(sub, pic, f"k{j}_")
-            if previous is not None:             # side by side: next kernel to the right
-                g.edge(previous, left, style="invis")
-            previous = right
         text = pic.text()
         texts.append(f"{title}:\n{text}" if title else text)
     g.text = "\n\n".join(texts)

@@ -103,3 +103,13 @@ def test_many_processes_stay_in_two_columns():
     five = measure(cowlab.draw(writes_after_forks(4)))[0]
     eight = measure(cowlab.draw(writes_after_forks(7)))[0]
     assert eight <= COLUMN_PX and abs(eight - five) < 1, (five, eight)
+
+
+def test_kernels_stack_in_the_order_given():
+    """Two kernels are read top to bottom in the order of the titles."""
+    svg = STATES["03 rules side by side"]().svg()
+    y = {t: float(v) for v, t in
+         re.findall(r'<text[^>]*y="([-\d.]+)"[^>]*>((?:Linux|xv6)[^<]*)<', svg)}
+    linux = y["Linux rules"]
+    xv6 = next(v for t, v in y.items() if t.startswith("xv6"))
+    assert linux < xv6, y        # SVG y grows downwards: Linux's title is higher

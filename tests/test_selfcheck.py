@@ -63,3 +63,105 @@ def test_it_is_an_ipywidgets_box_and_import_cowlab_does_not_load_ipywidgets():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "False"
+
+
+# ---- answers hidden until attempted ---------------------------------------------
+
+def widget_state_text(widget):
+    """Everything the browser receives for a widget and its children (their traits)."""
+    import json
+    out, todo = [], [widget]
+    while todo:
+        wdg = todo.pop()
+        state = wdg.get_state()
+        out.append(json.dumps(state, default=str))
+        todo += [c for c in getattr(wdg, "children", ())]
+    return "\n".join(out)
+
+
+def test_a_catalog_question_is_asked_by_id_and_shows_no_answer_before_a_try():
+    from cowlab.selfcheck import QUESTIONS, ask
+    q = ask("02-who-copies")
+    entry = QUESTIONS["02-who-copies"]
+    assert q.question == entry["question"] and q.choices == entry["choices"]
+    sent = widget_state_text(q)
+    assert entry["why"] not in sent and entry["hint"] not in sent
+    assert "answer" not in repr(q).lower()
+
+
+def test_a_wrong_answer_gets_the_hint_and_a_second_try_then_the_answer():
+    from cowlab.selfcheck import QUESTIONS, ask
+    entry = QUESTIONS["03-five-writers"]
+    right = entry["choices"][entry["answer"]]
+    wrong = [c for c in entry["choices"] if c != right]
+    q = ask("03-five-writers")
+    q.choose(wrong[0])
+    assert q.check() is False
+    assert "Hint" in q.feedback.value and "Try once more" in q.feedback.value
+    assert f"<i>{right}</i>" not in q.feedback.value             # the answer stays hidden
+    assert "the fifth writer" not in q.feedback.value          # the why stays hidden
+    q.choose(wrong[1])
+    assert q.check() is False
+    assert f"<i>{right}</i>" in q.feedback.value and "fifth writer" in q.feedback.value
+
+
+def test_a_right_first_answer_is_confirmed_with_the_reason():
+    from cowlab.selfcheck import ask
+    q = ask("01-rc-after-fork")
+    q.choose("2")
+    assert q.check() is True and "Right" in q.feedback.value and "two references" in \
+        q.feedback.value
+
+
+def test_every_catalog_entry_builds_and_has_a_hint_that_is_not_the_answer():
+    from cowlab.selfcheck import QUESTIONS, ask, ids
+    assert ids()[0].startswith("00-") and len(ids()) == len(QUESTIONS) >= 27
+    for qid, e in QUESTIONS.items():
+        assert qid[:2].isdigit() and qid[2] == "-", qid
+        assert e["hint"] and e["why"] and e["hint"] != e["why"], qid
+        if "{" in e["question"]:
+            continue
+        q = ask(qid)
+        assert q.choices[q.answer] not in e["hint"], (qid, "the hint gives the answer away")
+
+
+def test_fields_are_filled_and_missing_ones_named():
+    from cowlab.selfcheck import ask
+    q = ask("08-parent-private-dirty", kb=4, kb16=64, kb64=256)
+    assert "(4 KiB each)" in q.question and q.choices == ["0 kB", "64 kB", "256 kB"]
+    with pytest.raises(ValueError, match=r"needs kb=\.\.\."):
+        ask("08-parent-private-dirty")
+    with pytest.raises(ValueError, match="did you mean '02-who-copies'"):
+        ask("02-who-copie")
+
+
+def test_a_prediction_runs_its_action_only_after_the_commit():
+    from cowlab.selfcheck import predict
+    ran = []
+    p = predict("Parent and child share VP1; the parent writes it. Who gets the copy?",
+                ["the child", "the parent"], answer=1,
+                then=lambda: ran.append(1) or "the drawing",
+                why="The writer faults, so the writer gets the copy.")
+    assert p.options.index == 0 and p.options.label == "— choose —"
+    assert "writer faults" not in widget_state_text(p)
+    assert p.commit() is None and ran == []                 # nothing chosen: nothing runs
+    assert "Choose a prediction first" in p.feedback.value
+    p.options.value = None                                   # never a blank box
+    assert p.options.label == "— choose —"
+    assert p.commit("the child") is False
+    assert ran == [1] and p.result == "the drawing"
+    assert "<i>the parent</i>" in p.feedback.value and "writer faults" in p.feedback.value
+    assert p.options.disabled and p.button.disabled           # committed: no changing it
+    assert p.commit(1) is False and ran == [1]               # and it runs once
+
+
+def test_a_prediction_whose_action_fails_says_so_without_a_traceback():
+    from cowlab.selfcheck import predict
+
+    def boom():
+        raise RuntimeError("no such page")
+    p = predict("01-rc-after-fork", then=boom)
+    assert p.commit("2") is True
+    shown = "".join(o.get("text", "") for o in p.output.outputs)
+    assert "could not show the result: RuntimeError: no such page" in shown
+    assert "Traceback" not in shown

@@ -85,13 +85,13 @@ def esc(text):
 
 def cell(port, text, fill, note=None, fontcolor=None):
     """One table cell; a marked cell gets a thick vermillion border and bold words."""
-    attrs = f'PORT="{port}" ALIGN="LEFT" BGCOLOR="{fill}"'
+    attrs = f'PORT="{port}" ALIGN="LEFT" BALIGN="LEFT" BGCOLOR="{fill}"'
     body = esc(text)
     if note:
         attrs += f' BORDER="3" COLOR="{VERMILLION}"'
         tail = f" ({note})"
         if text.endswith(tail):              # the mark on a line of its own: narrower
-            body = f'{esc(text[:-len(tail)])}<BR ALIGN="LEFT"/>{esc(tail.strip())}'
+            body = f"{esc(text[:-len(tail)])}<BR/>{esc(tail.strip())}"
         body = f"<B>{body}</B>"
     if fontcolor:
         body = f'<FONT COLOR="{fontcolor}">{body}</FONT>'

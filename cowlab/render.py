@@ -26,6 +26,7 @@ the DOT source and the one-line fix instead of a traceback.
 """
 import html
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -83,15 +84,42 @@ def esc(text):
     return html.escape(text, quote=True)
 
 
+LINE = 24    # characters per line in a cell before its text wraps
+
+
+def cell_lines(text, note=None):
+    """A cell's lines: the mark, and the "(10 pages)"-like tails of a long text, each on
+    a line of its own; a line still too long wraps after "->" or ", ". Columns stay
+    narrow, so a drawing fits the notebook column without shrinking a letter."""
+    tail = f" ({note})" if note else None
+    if tail and text.endswith(tail):
+        return cell_lines(text[:-len(tail)]) + [tail.strip()]
+    i = text.rfind(" (")
+    if len(text) > LINE and text.endswith(")") and i > 0:
+        return cell_lines(text[:i]) + wrap(text[i + 1:])
+    return wrap(text)
+
+
+def wrap(line):
+    """Greedy wrap at the breaks that keep words whole: after '->' and after ', '."""
+    if len(line) <= LINE:
+        return [line]
+    parts = re.split(r"(?<=->) |(?<=,) ", line)
+    out = [parts[0]]
+    for part in parts[1:]:
+        if len(out[-1]) + 1 + len(part) <= LINE:
+            out[-1] += " " + part
+        else:
+            out.append(part)
+    return out
+
+
 def cell(port, text, fill, note=None, fontcolor=None):
     """One table cell; a marked cell gets a thick vermillion border and bold words."""
     attrs = f'PORT="{port}" ALIGN="LEFT" BALIGN="LEFT" BGCOLOR="{fill}"'
-    body = esc(text)
+    body = "<BR/>".join(esc(line) for line in cell_lines(text, note))
     if note:
         attrs += f' BORDER="3" COLOR="{VERMILLION}"'
-        tail = f" ({note})"
-        if text.endswith(tail):              # the mark on a line of its own: narrower
-            body = f"{esc(text[:-len(tail)])}<BR/>{esc(tail.strip())}"
         body = f"<B>{body}</B>"
     if fontcolor:
         body = f'<FONT COLOR="{fontcolor}">{body}</FONT>'

@@ -113,3 +113,40 @@ def test_kernels_stack_in_the_order_given():
     linux = y["Linux rules"]
     xv6 = next(v for t, v in y.items() if t.startswith("xv6"))
     assert linux < xv6, y        # SVG y grows downwards: Linux's title is higher
+
+
+def steps_of(scenario):
+    run = scenario.start()
+    for out in run:
+        yield run.kernel, out
+
+
+def test_every_step_of_every_built_in_scenario_fits():
+    """What the Steppers of the chapters show, step by step."""
+    from cowlab.scenario import BUILTIN
+    from cowlab.widgets import draw_kernel
+    for name, scenario in BUILTIN.items():
+        for k, out in steps_of(scenario):
+            width, font, _ = measure(draw_kernel(k, out.events))
+            assert width <= COLUMN_PX and font >= MIN_LABEL_PX, (name, out.step.text, width)
+
+
+def test_random_lab_states_fit():
+    """States a student can click to (cowlab sim's random scenarios), marks included."""
+    from cowlab.scenario import Scenario
+    from cowlab.widgets import draw_kernel
+    for seed in range(12):
+        for k, out in steps_of(Scenario.random(seed, steps=10)):
+            width, font, _ = measure(draw_kernel(k, out.events))
+            assert width <= COLUMN_PX and font >= MIN_LABEL_PX, (seed, out.step.text, width)
+
+
+def test_a_ten_gib_state_with_scattered_writes_fits():
+    k = cowlab.Kernel(ram_pages=3 << 20, overcommit_memory=1)
+    p = k.spawn("redis-server", pages=2_621_440)
+    c = k.fork(p)
+    k.write_many(p, range(0, 2_621_440, 97), value=1)
+    k.write(c, 5, "x")
+    width, font, words = measure(cowlab.draw(k))
+    assert width <= COLUMN_PX and font >= MIN_LABEL_PX, width
+    assert "mixed" in words or "pages)" in words

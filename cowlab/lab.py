@@ -80,7 +80,7 @@ class Lab(PredictMode):
     def start_note(self):
         k = self.kernel
         names = ", ".join(f"{p.name} (pid {p.pid})" for p in k.live()) or "none"
-        return (f"{k.ram_pages} frames of RAM, overcommit_memory={k.overcommit_memory}, "
+        return (f"{plural(k.ram_pages, 'frame')} of RAM, overcommit_memory={k.overcommit_memory}, "
                 f"{k.rules} rules; processes: {names}")
 
     # -- widgets -----------------------------------------------------------
@@ -153,8 +153,8 @@ class Lab(PredictMode):
 
     def describe(self):
         k = self.kernel
-        return (f"cowlab.Lab: {k.ram_pages} frames, overcommit_memory={k.overcommit_memory}, "
-                f"{k.rules} rules\n{self.diagram.text}")
+        return (f"cowlab.Lab: {plural(k.ram_pages, 'frame')}, "
+                f"overcommit_memory={k.overcommit_memory}, {k.rules} rules\n{self.diagram.text}")
 
     # -- safety ------------------------------------------------------------
     def guard(self, callback):

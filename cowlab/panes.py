@@ -90,7 +90,7 @@ def stats_html(kernel):
         '<th>PSS kB</th><th>Shared_Dirty kB</th><th>Private_Dirty kB</th>'
         '<th>minor faults</th></tr>' + "".join(rows) + "</table>"
         f"<table><tr><th>MemTotal</th><td>{m['mem_total']} kB</td></tr>"
-        f"<tr><th>MemFree</th><td>{m['mem_free']} kB ({free} free frames)</td></tr>"
+        f"<tr><th>MemFree</th><td>{m['mem_free']} kB ({plural(free, 'free frame')})</td></tr>"
         f"<tr><th>CommitLimit</th><td>{m['commit_limit']} kB</td></tr>"
         f"<tr><th>Committed_AS</th><td>{m['committed_as']} kB</td></tr>"
         f"<tr><th>overcommit_memory</th><td>{kernel.overcommit_memory}</td></tr>"
@@ -118,7 +118,7 @@ def who(kernel, pid):
 
 def plural(n, word, many=None):
     """'1 page', '2 pages', '1 PTE', '3 PTEs'."""
-    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+    return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
 SINGULAR = {"PTEs": "PTE", "pages": "page", "frames": "frame", "zeroed frames": "zeroed frame",

@@ -570,3 +570,12 @@ def test_prediction_boxes_show_a_prompt_never_a_blank():
         assert d.index == 0 and d.label.startswith("— choose —") and d.value is None
     lab.predict_rc.value = None                   # even when code sets None
     assert lab.predict_rc.label == "— choose —"
+
+
+def test_counts_of_one_are_singular_in_the_tables_and_notes():
+    lab = cowlab.Lab(ram_pages=2, pages=1)
+    assert "(1 free frame)" in lab.stats.value
+    assert lab.history[0].startswith("start: 2 frames of RAM")
+    lab = cowlab.Lab(ram_pages=1, pages=1)
+    assert lab.history[0].startswith("start: 1 frame of RAM")
+    assert "(0 free frames)" in lab.stats.value

@@ -86,7 +86,8 @@ MEASURE = """() => {
       found.selects += 1;
       const opt = sel.selectedIndex >= 0 ? sel.options[sel.selectedIndex] : null;
       if (!opt || !opt.text.trim()) {
-        found.blank.push({cell: cellOf(sel), options: [...sel.options].map(o => o.text).slice(0, 4)});
+        found.blank.push({cell: cellOf(sel),
+                          options: [...sel.options].map(o => o.text).slice(0, 4)});
       }
     }
   }

@@ -4,8 +4,9 @@ Kept here, in the package, so that a chapter cell reads `ask("02-who-copies")` a
 shows no answer and no explanation. Each entry: the question, the choices, the
 index of the right one (`answer`), `hint` (shown after a first wrong try, says
 where to look, never the answer) and `why` (shown once the answer is revealed).
-`{name}` fields in the texts are filled from `ask(id, name=value)` (08 uses the
-machine's page size). Ids start with the chapter's number.
+`{name}` fields in the texts are filled from `ask(id, name=value)`; `derive`, if
+given, computes more fields from those (08 passes the machine's page size in KiB,
+`kb=4`, and derives 16 and 64 pages of it). Ids start with the chapter's number.
 """
 
 QUESTIONS = {
@@ -264,6 +265,7 @@ QUESTIONS = {
                   "Private_Dirty does the parent's mapping now show?"),
         choices=['0 kB', '{kb16} kB', '{kb64} kB'],
         answer=1,
+        derive=lambda kb, **_: dict(kb16=16 * int(kb), kb64=64 * int(kb)),
         hint=("The child's writes gave it new frames. Who maps the 16 original frames now,"
               ' and how does smaps count a frame mapped once?'),
         why=('The 16 original frames are now mapped by the parent alone, so smaps counts '

@@ -5,7 +5,7 @@ Answers stay hidden until the student has tried. The questions live in the packa
 
     from cowlab.selfcheck import ask, predict
     ask("02-who-copies")                      # a question from the catalog, by id
-    ask("08-parent-private-dirty", kb=4, kb16=64, kb64=256)   # fills {kb} ... in its text
+    ask("08-parent-private-dirty", kb=real.PAGE_SIZE // 1024)  # fills {kb} in its text
 
 A wrong first answer gets the question's hint and a second try; the answer and
 its explanation (`why`) appear after a right answer or a second wrong one.
@@ -65,12 +65,16 @@ def entry(qid, fields):
                          + " (cowlab.selfcheck.ids() lists them)")
     q = dict(QUESTIONS[qid])
     try:
+        if "derive" in q:
+            fields = {**q["derive"](**fields), **fields}
         for key in ("question", "hint", "why"):
             q[key] = q[key].format(**fields)
         q["choices"] = [c.format(**fields) for c in q["choices"]]
     except KeyError as e:
         raise ValueError(f"question {qid!r} needs {e.args[0]}=...: "
                          f"ask({qid!r}, {e.args[0]}=...)") from None
+    except TypeError as e:          # derive() without the field it needs
+        raise ValueError(f"question {qid!r}: {e}; e.g. ask({qid!r}, kb=4)") from None
     return q
 
 

@@ -127,10 +127,14 @@ def test_every_catalog_entry_builds_and_has_a_hint_that_is_not_the_answer():
 
 def test_fields_are_filled_and_missing_ones_named():
     from cowlab.selfcheck import ask
-    q = ask("08-parent-private-dirty", kb=4, kb16=64, kb64=256)
+    q = ask("08-parent-private-dirty", kb=4)
     assert "(4 KiB each)" in q.question and q.choices == ["0 kB", "64 kB", "256 kB"]
-    with pytest.raises(ValueError, match=r"needs kb=\.\.\."):
+    q = ask("08-parent-private-dirty", kb=16)                 # 16 KiB pages (arm64)
+    assert q.choices == ["0 kB", "256 kB", "1024 kB"]
+    with pytest.raises(ValueError, match=r"kb=4"):
         ask("08-parent-private-dirty")
+    with pytest.raises(ValueError, match=r"kb=4"):
+        ask("08-parent-private-dirty", page_kb=4)
     with pytest.raises(ValueError, match="did you mean '02-who-copies'"):
         ask("02-who-copie")
 

@@ -169,3 +169,43 @@ def test_a_prediction_whose_action_fails_says_so_without_a_traceback():
     shown = "".join(o.get("text", "") for o in p.output.outputs)
     assert "could not show the result: RuntimeError: no such page" in shown
     assert "Traceback" not in shown
+
+
+def chapter_questions():
+    """Every Question(...) with literal arguments in the chapters' code cells."""
+    import ast
+    import json
+    from pathlib import Path
+    found = []
+    for path in sorted((Path(__file__).parents[1] / "notebooks").glob("[0-9][0-9]-*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] != "code":
+                continue
+            try:
+                tree = ast.parse("".join(cell["source"]))
+            except SyntaxError:
+                continue
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Question":
+                    try:
+                        args = [ast.literal_eval(a) for a in node.args]
+                        kw = {k.arg: ast.literal_eval(k.value) for k in node.keywords}
+                    except ValueError:
+                        continue              # computed in the cell (08's page size)
+                    q = dict(zip(["question", "choices", "answer", "why"], args), **kw)
+                    found.append((path.name[:2], q))
+    return found
+
+
+def test_the_catalog_says_what_the_chapters_ask():
+    """While a chapter still spells a question out, the catalog holds the same question,
+    choices, answer and explanation, under an id with the chapter's number."""
+    from cowlab.selfcheck import QUESTIONS
+    by_text = {e["question"]: (qid, e) for qid, e in QUESTIONS.items()}
+    for chapter, q in chapter_questions():
+        assert q["question"] in by_text, f"chapter {chapter}: {q['question']!r} is not in " \
+                                          "cowlab/questions.py"
+        qid, e = by_text[q["question"]]
+        assert qid.startswith(chapter + "-"), (qid, chapter)
+        assert (e["choices"], e["answer"], e["why"]) == (q["choices"], q["answer"],
+                                                         q.get("why", "")), qid

@@ -17,15 +17,17 @@ its explanation (`why`) appear after a right answer or a second wrong one.
 
 shows a dropdown on a "— choose —" prompt and a **commit** button; only once the
 student commits does `then()` run and its output (a drawing, printed lines)
-appear, with the verdict. A prediction from the catalog: `predict("02-who-copies",
-then=...)`. `Question(question, choices, answer, why, hint)` builds a question
-directly (for homework or quick use; its source shows the answer).
+appear, with the verdict. A prediction from the catalog: `predict("03-predict",
+then=...)` (each chapter's opening prediction is "NN-predict", NN = 01..07).
+`Question(question, choices, answer, why, hint)` builds a question directly (for
+homework or quick use; its source shows the answer).
 
 ipywidgets is imported when a widget is built, not when cowlab is imported.
 """
-from .questions import QUESTIONS
+from .questions import PREDICTIONS, QUESTIONS
 
-__all__ = ["Question", "ask", "predict", "Predict", "widget_class", "QUESTIONS", "ids"]
+__all__ = ["Question", "ask", "predict", "Predict", "widget_class", "QUESTIONS", "PREDICTIONS",
+           "ids"]
 
 CHOOSE = "— choose —"
 
@@ -51,19 +53,20 @@ def Question(question, choices, answer, why="", hint=""):
 
 
 def ids():
-    """The catalog's question ids, in chapter order."""
-    return list(QUESTIONS)
+    """The catalog's ids, in chapter order: the self-checks, then the predictions."""
+    return list(QUESTIONS) + list(PREDICTIONS)
 
 
 def entry(qid, fields):
     """A catalog entry with its {name} fields filled in, or a ValueError naming the fix."""
-    if qid not in QUESTIONS:
+    catalog = {**QUESTIONS, **PREDICTIONS}
+    if qid not in catalog:
         import difflib
-        near = difflib.get_close_matches(str(qid), QUESTIONS, n=3)
+        near = difflib.get_close_matches(str(qid), catalog, n=3)
         raise ValueError(f"no self-check question {qid!r}"
                          + (f"; did you mean {', '.join(map(repr, near))}?" if near else "")
                          + " (cowlab.selfcheck.ids() lists them)")
-    q = dict(QUESTIONS[qid])
+    q = dict(catalog[qid])
     try:
         if "derive" in q:
             fields = {**q["derive"](**fields), **fields}

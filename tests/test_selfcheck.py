@@ -1,4 +1,5 @@
 """The chapter-end questions: feedback a student sees, and misuse an author sees."""
+import re
 import subprocess
 import sys
 
@@ -114,15 +115,18 @@ def test_a_right_first_answer_is_confirmed_with_the_reason():
 
 
 def test_every_catalog_entry_builds_and_has_a_hint_that_is_not_the_answer():
-    from cowlab.selfcheck import QUESTIONS, ask, ids
-    assert ids()[0].startswith("00-") and len(ids()) == len(QUESTIONS) >= 27
-    for qid, e in QUESTIONS.items():
+    from cowlab.selfcheck import PREDICTIONS, QUESTIONS, ask, ids
+    assert ids()[0].startswith("00-") and len(ids()) == len(QUESTIONS) + len(PREDICTIONS)
+    assert len(QUESTIONS) >= 27
+    for qid, e in {**QUESTIONS, **PREDICTIONS}.items():
         assert qid[:2].isdigit() and qid[2] == "-", qid
         assert e["hint"] and e["why"] and e["hint"] != e["why"], qid
         if "{" in e["question"]:
             continue
         q = ask(qid)
-        assert q.choices[q.answer] not in e["hint"], (qid, "the hint gives the answer away")
+        said = re.escape(q.choices[q.answer])
+        assert not re.search(rf"(?<![\w.]){said}(?![\w.])", e["hint"]), \
+            (qid, "the hint gives the answer away")
 
 
 def test_fields_are_filled_and_missing_ones_named():
@@ -209,3 +213,45 @@ def test_the_catalog_says_what_the_chapters_ask():
         assert qid.startswith(chapter + "-"), (qid, chapter)
         assert (e["choices"], e["answer"], e["why"]) == (q["choices"], q["answer"],
                                                          q.get("why", "")), qid
+
+
+def test_each_chapter_has_its_opening_prediction_and_the_model_agrees_where_it_can():
+    """01..07 each have 'NN-predict'; the answers the model can settle, it settles."""
+    import cowlab
+    from cowlab.selfcheck import PREDICTIONS, predict
+    assert sorted(PREDICTIONS) == [f"0{n}-predict" for n in range(1, 8)]
+
+    def answer(qid):
+        e = PREDICTIONS[qid]
+        return e["choices"][e["answer"]]
+
+    k = cowlab.Kernel(ram_pages=16)                          # 02: parent, then child, VP1
+    p = k.spawn("parent", pages=3)
+    c = k.fork(p)
+    k.write(p, 1, "x")
+    k.write(c, 1, "y")
+    assert answer("02-predict") == str(sum(e.kind == "cow_copy" for e in k.events))
+    k = cowlab.Kernel(ram_pages=16)                          # 03: four writers of VP0
+    p = k.spawn("parent", pages=3)
+    procs = [p] + [k.fork(p) for _ in range(3)]
+    for q in procs:
+        k.write(q, 0, q.pid)
+    assert answer("03-predict") == str(sum(e.kind == "cow_copy" for e in k.events))
+    k = cowlab.Kernel(ram_pages=16)                          # 04: fork, exec, parent writes
+    p = k.spawn("parent", pages=3)
+    c = k.fork(p)
+    k.exec(c, pages=1)
+    kinds = [e.kind for e in k.write(p, 0, "x")]
+    assert kinds == ["cow_reuse"] and answer("04-predict").startswith("nothing was copied; "
+                                                                      "the write faults")
+    GiB = (1 << 30) // 4096                                  # 05: mode 2, ratio 80
+    k = cowlab.Kernel(ram_pages=16 * GiB, overcommit_memory=2, overcommit_ratio=80)
+    p = k.spawn("p", pages=10 * GiB)
+    with pytest.raises(OSError):
+        k.fork(p)
+    k = cowlab.Kernel(ram_pages=16 * GiB, overcommit_memory=0)
+    k.fork(k.spawn("p", pages=10 * GiB))
+    assert answer("05-predict").startswith("refused (ENOMEM) under mode 2, it succeeds")
+    assert abs((1 - 0.95 ** 40) - 0.87) < 0.01 and answer("06-predict") == "more than 8 GiB"
+    w = predict("07-predict", then=lambda: "shown")
+    assert w.commit(answer("07-predict")) is True and w.result == "shown"

@@ -11,6 +11,7 @@ not inflate); "render" runs the renderer (dot, and graphviz-pure if installed).
 """
 import argparse
 import os
+import re
 import shutil
 import sys
 import time
@@ -59,13 +60,14 @@ def measure(kernel, repeats, renderer):
         d = render.draw(kernel)
         t1 = time.perf_counter()
         cpus.append(time.process_time() - c0)
-        render.render_svg(d.source, renderer)
+        svg = render.render_svg(d.source, renderer)
         t2 = time.perf_counter()
         draws.append(t1 - t0)
         renders.append(t2 - t1)
         total.append(t2 - t0)
     rows = d.source.count("<TR>")
-    return np.median(draws), np.median(cpus), np.median(renders), np.median(total), rows
+    width = float(re.search(r'<svg width="([\d.]+)pt"', svg).group(1)) * 4 / 3
+    return np.median(draws), np.median(cpus), np.median(renders), np.median(total), rows, width
 
 
 def main(argv=None):
@@ -79,17 +81,18 @@ def main(argv=None):
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
           "(wall times grow with it)")
     print(f"{'case':<30}{'renderer':<15}{'rows':>5}{'draw ms':>9}{'(cpu)':>7}{'render ms':>11}"
-          f"{'total ms':>10}")
+          f"{'total ms':>10}{'width px':>10}")
     for name, make in (("seed (3 pages, 2 procs)", seed),
                        ("10 GiB forked, one write", big_fork),
                        ("10 GiB forked, 5% scattered", big_scattered)):
         kernel = make()
         for r in renderers:
-            d, cpu, rn, tot, rows = measure(kernel, args.repeats, r)
+            d, cpu, rn, tot, rows, width = measure(kernel, args.repeats, r)
             print(f"{name:<30}{os.path.basename(r):<15}{rows:>5}{d * 1e3:>9.1f}{cpu * 1e3:>7.1f}"
-                  f"{rn * 1e3:>11.1f}{tot * 1e3:>10.1f}")
+                  f"{rn * 1e3:>11.1f}{tot * 1e3:>10.1f}{width:>10.0f}")
         del kernel
-    print(f"(medians of {args.repeats}; target: 10 GiB total under 1000 ms)")
+    print(f"(medians of {args.repeats}; target: 10 GiB total under 1000 ms; width: the SVG at "
+          "its natural size, at most 930 px, a laptop's notebook column)")
     return 0
 
 

@@ -14,6 +14,8 @@ _LAZY = {
     "Lab": ("cowlab.widgets", "Lab"),
     "Stepper": ("cowlab.widgets", "Stepper"),
     "Scenario": ("cowlab.scenario", "Scenario"),
+    "ask": ("cowlab.selfcheck", "ask"),
+    "predict": ("cowlab.selfcheck", "predict"),
     "real": ("cowlab.real", None),
 }
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from cowlab import Kernel
-from cowlab.kernel import NOT_PRESENT
+from cowlab.mm import NOT_PRESENT
 from cowlab.mm import invariants
 
 

@@ -93,8 +93,8 @@ def test_seed_step2_parent_write_fault_new_copy_marked():
     # the marks: words, plus a thick vermillion border (not colour alone)
     fault = re.search(r'<TD PORT="r1"[^>]*>', src).group(0)
     assert 'BORDER="3"' in fault and render.VERMILLION in fault
-    assert "<B>VP1 -&gt; PF3 RW (page fault!)</B>" in src
-    assert "<B>PF3 rc=1 (new copy!)</B>" in src
+    assert '<B>VP1 -&gt; PF3 RW<BR/>(page fault!)</B>' in src
+    assert '<B>PF3 rc=1<BR/>(new copy!)</B>' in src
     assert re.search(r"p1:r1:e -> frames:f3:w \[[^]]*penwidth", src)
 
 

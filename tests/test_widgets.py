@@ -67,7 +67,7 @@ def test_lab_starts_as_the_chapter_does():
     assert [k.pte(parent(lab), v).pfn for v in range(3)] == [0, 1, 2]
     assert {n: b.description for n, b in lab.buttons.items()} == {w: w for w in WORDS}
     assert lab.process.options == (("parent (pid 1)", 1),)
-    assert (lab.page.min, lab.page.max) == (0, 3)       # 3 = one past the end: a SIGSEGV
+    assert lab.page_max == 3       # 3 = one past the end: a SIGSEGV
     assert "parent (pid 1): VP0 -> PF0 RW, VP1 -> PF1 RW, VP2 -> PF2 RW" in lab.diagram.text
     assert "PF2" in lab.diagram.source and "PF3" not in lab.diagram.source
     assert "<svg" in lab.diagram_box.value                 # drawn by the real dot
@@ -135,7 +135,7 @@ def test_read_never_copies():
     before = lab.kernel.refcounts().copy()
     click(lab, "read")
     assert (lab.kernel.refcounts() == before).all()
-    assert lab.history[-1].startswith("read(child, VP0)")
+    assert lab.history[-1].startswith("read(child pid 2, VP0)")
 
 
 def test_exec_and_exit_drop_the_mappings():
@@ -147,7 +147,7 @@ def test_exec_and_exit_drop_the_mappings():
     assert [k.refcount(f) for f in range(3)] == [1, 1, 1]  # the parent's alone again
     assert "exec: new image" in lab.diagram.text
     assert k.regions(c)[-1].start + k.regions(c)[-1].pages == 1
-    assert lab.page.max == 1
+    assert lab.page_max == 1
     click(lab, "exit")
     assert not c.alive
     assert [pid for _, pid in lab.process.options] == [1]
@@ -213,7 +213,7 @@ def test_sigsegv_kills_only_that_process():
     assert "SIGSEGV" in lab.diagram.text and "SIGSEGV" in lab.log.value
     assert lab.process.value == 1
     click(lab, "write")                                      # the parent carries on
-    assert lab.history[-1].startswith("write(parent, VP3")
+    assert lab.history[-1].startswith("write(parent pid 1, VP3")
 
 
 def test_oom_kill_is_an_event_and_the_write_completes():
@@ -269,7 +269,7 @@ def test_predict_mode_grades_the_guess():
     lab = cowlab.Lab(ram_pages=16, predict=True)
     click(lab, "fork")                                       # fork needs no prediction
     select(lab, "parent", vpn=1)
-    assert "VP1 of parent maps PF1 (RO COW, rc=2)" in lab.predict_prompt.value
+    assert "VP1 of parent (pid 1) maps PF1 (RO COW, rc=2)" in lab.predict_prompt.value
     click(lab, "write")                                      # no prediction yet: nothing runs
     assert lab.kernel.pte(parent(lab), 1).pfn == 1
     assert "predict first" in lab.history[-1]
@@ -284,7 +284,7 @@ def test_predict_mode_grades_the_guess():
     assert "the new frame is PF3 (right)" in lab.history[-1]
     assert "cowlab-right" in lab.log.value
     assert lab.prediction.value is None                     # predict again next time
-    assert "VP1 of parent maps PF3 (RW, rc=1)" in lab.predict_prompt.value
+    assert "VP1 of parent (pid 1) maps PF3 (RW, rc=1)" in lab.predict_prompt.value
     select(lab, "child", vpn=1)
     lab.prediction.value = "cow_copy"                       # wrong: the last sharer reuses
     click(lab, "write")
@@ -297,13 +297,13 @@ def test_predict_mode_grades_the_guess():
 
 
 def test_lab_catches_its_own_bugs_and_says_so(monkeypatch):
-    import cowlab.widgets
+    import cowlab.lab
     lab = cowlab.Lab(ram_pages=16)
 
     def broken(kernel):
         raise RuntimeError("simulated bug")
     with monkeypatch.context() as m:
-        m.setattr(cowlab.widgets, "stats_html", broken)   # a bug in the lab's redraw
+        m.setattr(cowlab.lab, "stats_html", broken)   # a bug in the lab's redraw
         lab.buttons["fork"].click()
     assert len(lab.errors) == 1 and isinstance(lab.errors[0], RuntimeError)
     assert "something went wrong inside the lab" in lab.log.value
@@ -319,7 +319,7 @@ def test_without_dot_the_lab_shows_the_source_and_the_fix(monkeypatch):
     import cowlab.render
     import cowlab.widgets
     monkeypatch.setattr(cowlab.render, "find_renderer", lambda: None)  # no dot, no port
-    monkeypatch.setattr(cowlab.widgets, "SVG_CACHE", {})
+    monkeypatch.setattr(cowlab.panes, "SVG_CACHE", {})
     lab = cowlab.Lab(ram_pages=16)
     click(lab, "fork")
     assert "<svg" not in lab.diagram_box.value
@@ -342,8 +342,8 @@ def test_lab_displays_as_a_widget():
 
 def test_ten_gib_process_stays_usable():
     lab = cowlab.Lab(ram_pages=4194304, pages=2621440)
-    assert isinstance(lab.page, ipywidgets.BoundedIntText)  # not a 2.6M-option Dropdown
-    assert lab.page.max == 2621440
+    assert isinstance(lab.page, ipywidgets.IntText)  # not a 2.6M-option Dropdown
+    assert lab.page_max == 2621440
     click(lab, "fork")
     select(lab, "parent", vpn=2621439)
     click(lab, "write")
@@ -370,7 +370,7 @@ def test_the_recorder_sees_what_ipywidgets_would_swallow(callback_errors):
     lab.buttons["read"].on_click(lambda b: 1 / 0)          # not the lab's: unguarded
     lab.buttons["read"]._handle_custom_msg({"event": "click"}, [])   # as the browser does
     assert len(callback_errors) == 1 and "ZeroDivisionError" in callback_errors[0]
-    assert lab.history[-1].startswith("read(parent, VP0)")  # the lab's own callback ran
+    assert lab.history[-1].startswith("read(parent pid 1, VP0)")  # the lab's own callback ran
     callback_errors.clear()
 
 
@@ -407,7 +407,7 @@ def random_play(lab, rng, steps):
             else:
                 lab.process.set_state({"index": i})
         elif move < 0.85:
-            choose(lab.page, "value", rng.randint(lab.page.min, lab.page.max))
+            choose(lab.page, "value", rng.randint(-1, lab.page_max + 2))
         elif move < 0.9:
             choose(lab.value, "value", rng.choice(["", "", "x", "42"]))
         elif move < 0.95 and lab.predict:
@@ -429,8 +429,8 @@ def check_consistent(lab):
     p = lab.selected()
     assert (p is None) == (not k.live())
     if p is not None:
-        assert lab.page.max == max(r.start + r.pages for r in k.regions(p)) \
-            if k.regions(p) else lab.page.max == 0
+        assert lab.page_max == max(r.start + r.pages for r in k.regions(p)) \
+            if k.regions(p) else lab.page_max == 0
     rc = k.refcounts()
     assert (rc >= 0).all()
     for q in k.live():
@@ -508,3 +508,74 @@ def test_stepper_takes_text_and_reports_bad_text():
     bundle = s._repr_mimebundle_()
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == s.ui.model_id
     assert bundle["text/plain"].startswith("cowlab.Stepper: step 1 of 3, spawn p 2")
+
+
+def test_the_log_names_every_process_by_pid():
+    """Three children are all called 'child': the log says which one."""
+    lab = cowlab.Lab(ram_pages=16, pages=1)
+    for _ in range(3):
+        select(lab, "parent")
+        click(lab, "fork")
+    for pid in (2, 3, 4):
+        lab.process.value = pid
+        lab.page.value = 0
+        click(lab, "write")
+        assert lab.history[-1].startswith(f"write(child pid {pid}, VP0")
+    assert "the child is child pid 4" in "\n".join(lab.history)
+    assert sum("child pid 3: page fault" in h for h in lab.history) == 1, lab.history
+
+
+def test_one_is_singular_in_the_log():
+    lab = cowlab.Lab(ram_pages=16, pages=1)
+    click(lab, "fork")
+    log = lab.history[-1]
+    assert "1 PTE copied" in log and "1 PTEs" not in log, log
+    assert "exec() a new program (1 page)" in lab.buttons["exec"].tooltip
+    select(lab, "child")
+    click(lab, "exec")
+    assert "1 page-table entries" not in lab.history[-1], lab.history[-1]
+
+
+@pytest.mark.parametrize("vpn", [7, -1, 4])
+def test_a_page_outside_the_process_is_refused_with_a_message(vpn):
+    lab = cowlab.Lab(ram_pages=16)                # parent: VP0..VP2, VP3 = past the end
+    before = lab.kernel.snapshot()
+    select(lab, "parent", vpn=vpn)
+    assert lab.page.value == vpn                  # kept as typed, not clamped
+    assert f"VP{vpn} is outside parent pid 1" in lab.page_note.value
+    assert "VP0..VP2" in lab.page_note.value
+    for action in ("write", "read"):
+        click(lab, action)
+        assert lab.history[-1].startswith(f"{action}: refused: VP{vpn} is outside"), lab.history
+        assert f"VP{vpn} is outside" in lab.log.value
+    assert lab.kernel.pte(parent(lab), 0).pfn == 0 and lab.undo_stack == []
+    lab.kernel.restore(before)
+    select(lab, "parent", vpn=3)                  # one past the end: allowed, a SIGSEGV
+    assert lab.page_note.value == ""
+    click(lab, "write")
+    assert any(e.kind == "segv" for e in lab.last_events)
+
+
+def test_prediction_boxes_show_a_prompt_never_a_blank():
+    lab = cowlab.Lab(ram_pages=16, predict=True)
+    boxes = (lab.prediction, lab.predict_rc, lab.predict_frame)
+    for d in boxes:
+        assert d.index == 0 and d.label.startswith("— choose —"), (d.index, d.label)
+    click(lab, "fork")
+    select(lab, "parent", vpn=1)
+    lab.prediction.value = "cow_copy"
+    lab.predict_rc.value = 1
+    click(lab, "write")
+    for d in boxes:                               # after the verdict: the prompt again
+        assert d.index == 0 and d.label.startswith("— choose —") and d.value is None
+    lab.predict_rc.value = None                   # even when code sets None
+    assert lab.predict_rc.label == "— choose —"
+
+
+def test_counts_of_one_are_singular_in_the_tables_and_notes():
+    lab = cowlab.Lab(ram_pages=2, pages=1)
+    assert "(1 free frame)" in lab.stats.value
+    assert lab.history[0].startswith("start: 2 frames of RAM")
+    lab = cowlab.Lab(ram_pages=1, pages=1)
+    assert lab.history[0].startswith("start: 1 frame of RAM")
+    assert "(0 free frames)" in lab.stats.value

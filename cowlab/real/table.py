@@ -17,12 +17,12 @@ KB = PAGE_SIZE // 1024
 
 def _kernel(ram_pages, **kw):
     """A model kernel with this machine's page size (imported late: cowlab.real stays light)."""
-    from ..kernel import Kernel
+    from ..mm import Kernel
     return Kernel(ram_pages=ram_pages, page_size=PAGE_SIZE, **kw)
 
 
 def _kernel_scaled(ram_pages, swap_pages, page_size, **kw):
-    from ..kernel import Kernel
+    from ..mm import Kernel
     return Kernel(ram_pages=max(ram_pages, 1), swap_pages=swap_pages, page_size=page_size, **kw)
 
 

@@ -132,7 +132,7 @@ def _compare_frames(pages=3, vpn=1, hide_pfns=False):
 
 # ---------------------------------------------------------------------------- zero_page
 def _model_zero_page(pages, reads, writes):
-    from ..kernel import ZERO_PFN
+    from ..mm import ZERO_PFN
     k = _kernel(2 * pages + 8)
     p = k.spawn("parent", pages=0)
     s = k.mmap(p, pages)

@@ -54,6 +54,11 @@ class Server:
         notif.mkdir(parents=True, exist_ok=True)
         (notif / "notification.jupyterlab-settings").write_text(
             json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+        # Every cell in the page, on screen or not, so a test can measure all outputs.
+        tracker = dirs["settings"] / "@jupyterlab" / "notebook-extension"
+        tracker.mkdir(parents=True, exist_ok=True)
+        (tracker / "tracker.jupyterlab-settings").write_text(
+            json.dumps({"windowingMode": "none"}))
         env = dict(os.environ,
                    JUPYTER_CONFIG_DIR=str(dirs["config"]),
                    JUPYTER_DATA_DIR=str(dirs["data"]),

@@ -1,0 +1,405 @@
+"""The self-check questions of every chapter, by id: `cowlab.selfcheck.ask(id)`.
+
+Kept here, in the package, so that a chapter cell reads `ask("02-who-copies")` and
+shows no answer and no explanation. Each entry: the question, the choices, the
+index of the right one (`answer`), `hint` (shown after a first wrong try, says
+where to look, never the answer) and `why` (shown once the answer is revealed).
+`{name}` fields in the texts are filled from `ask(id, name=value)`; `derive`, if
+given, computes more fields from those (08 passes the machine's page size in KiB,
+`kb=4`, and derives 16 and 64 pages of it). Ids start with the chapter's number.
+`PREDICTIONS` holds the chapters' opening predictions ("NN-predict") the same way.
+"""
+
+QUESTIONS = {
+    '00-rc-meaning': dict(
+        question='In a drawing, PF1 shows rc=2. What does that mean?',
+        choices=[
+            'PF1 has been copied twice',
+            'two page-table entries (or other references) point at PF1',
+            'PF1 is the second frame in memory',
+        ],
+        answer=1,
+        hint=('rc counts references to a frame, not copies of it. Look at how many page '
+              'tables point at PF1.'),
+        why=("rc is the frame's reference count: who still needs it. The frame is freed "
+             'when it drops to 0.'),
+    ),
+    '00-undo': dict(
+        question='Which button takes back your last step in the lab?',
+        choices=['reset', 'undo', 'exit'],
+        answer=1,
+        hint=('One button puts the machine back exactly one step; another starts over from'
+              ' the beginning.'),
+        why=('undo restores the state before the last step; reset starts over from the '
+             'initial parent.'),
+    ),
+    '01-rc-after-fork': dict(
+        question='A 3-page parent forks. What is rc(PF1) right after fork()?',
+        choices=['1', '2', '3'],
+        answer=1,
+        hint=('fork() copies the page table, not the pages: count the entries that point '
+              'at PF1 afterwards.'),
+        why='Both page tables now point at PF1: two references.',
+    ),
+    '01-read-only-after-fork': dict(
+        question='After fork(), which page-table entries are read-only?',
+        choices=[
+            "only the child's",
+            "only the parent's",
+            'both, for every private writable page',
+        ],
+        answer=2,
+        hint=('Which side may write first after fork()? The kernel cannot know, so think '
+              'about what both need.'),
+        why='Either side may write first, so both must fault on the first write.',
+    ),
+    '01-fork-cost': dict(
+        question=('Why can fork() of a 10 GiB process take a few hundred milliseconds even'
+                  ' though no page is copied?'),
+        choices=[
+            "the kernel zeroes the child's memory",
+            'it copies about 2.6 million page-table entries',
+            'it writes the memory to swap',
+        ],
+        answer=1,
+        hint=('No data is copied, but something is still done once per page. What does '
+              'copy_page_range() walk?'),
+        why=('copy_page_range() visits every entry: the cost is proportional to the page '
+             'table, about 100 ns per 4 KiB page.'),
+    ),
+    '02-last-sharer-writes': dict(
+        question=('After fork(), the parent copied VP1 away. Now the child writes its VP1.'
+                  ' What does the kernel do?'),
+        choices=[
+            'copies PF1 into a new frame',
+            "makes the child's entry writable, no copy",
+            'kills the child: the page is read-only',
+        ],
+        answer=1,
+        hint=("After the parent's copy, how many page tables still point at PF1? What does"
+              ' do_wp_page() do then?'),
+        why='rc(PF1) is 1: the child is the last user, so do_wp_page() reuses it.',
+    ),
+    '02-read-untouched': dict(
+        question=('A process reads a page of fresh, never-touched anonymous memory. How '
+                  'many frames does that allocate?'),
+        choices=['0: it maps the shared zero page', '1: a zeroed frame', '1: a copy'],
+        answer=0,
+        hint=('Nothing has been written yet, so there is nothing to keep. Is there a page '
+              'every process can share for reading zeros?'),
+        why='Reads of untouched anonymous memory map the zero page; RSS does not grow.',
+    ),
+    '02-who-copies': dict(
+        question='Who ends up with the new frame after a COW fault?',
+        choices=['always the child', 'always the parent', 'the process that wrote'],
+        answer=2,
+        hint=('The fault is taken by the process whose store hit the read-only entry. '
+              'Whose entry gets changed?'),
+        why="The writer faults, so the writer's entry is pointed at the copy.",
+    ),
+    '03-five-writers': dict(
+        question=('Five processes share a frame (rc=5) and all five write it. How many '
+                  'copies under Linux rules?'),
+        choices=['5', '4', '1'],
+        answer=1,
+        hint=('Each copy drops one reference from the shared frame. What does the last '
+              'writer find?'),
+        why='Each copy drops rc by one; the fifth writer finds rc=1 and reuses.',
+    ),
+    '03-child-exits': dict(
+        question=('A child that shares all its frames with its parent exits. How many '
+                  'frames are freed?'),
+        choices=["all of the child's", 'none', 'half'],
+        answer=1,
+        hint=('Exiting drops one reference from each frame the child maps. Who else still '
+              'maps them?'),
+        why='Each shared frame only drops from rc=2 to rc=1; the parent still uses it.',
+    ),
+    '03-xv6-rc1': dict(
+        question=('Under the always-copy (xv6 lab) rule, a process writes a COW page whose'
+                  ' rc is 1. What happens?'),
+        choices=[
+            'it copies the page and frees the old frame',
+            'it reuses the frame',
+            'it faults forever',
+        ],
+        answer=0,
+        hint=("'Always copy' means what it says, even for the last user. What happens to "
+              "the old frame's count then?"),
+        why=("Always copy means a copy even for the last user; the old frame's count then "
+             'reaches 0 and kfree() frees it.'),
+    ),
+    '04-fork-exec-copies': dict(
+        question=('A 3-page parent forks and the child execs at once. How many data pages '
+                  'were copied?'),
+        choices=['3', '1', '0'],
+        answer=2,
+        hint=('Copies happen only on a write to a shared page. Did anyone write before '
+              "exec dropped the child's mappings?"),
+        why=("fork shares the frames; exec drops the child's references. No write ever hit"
+             ' a shared page.'),
+    ),
+    '04-parent-writes-after-exec': dict(
+        question=("After the child's exec, the parent writes VP0 (rc=1, entry still COW). "
+                  'What happens?'),
+        choices=[
+            'no fault: the entry is writable',
+            'a fault, and the frame is reused without copying',
+            'a fault and a copy',
+        ],
+        answer=1,
+        hint=("fork() made the parent's entry read-only and exec does not change the "
+              "parent's page table. What does the fault find?"),
+        why='fork left the entry read-only; do_wp_page() finds rc == 1 and reuses.',
+    ),
+    '04-fork-exec-cost': dict(
+        question=('Why does fork()+exec() of a 10 GiB server take far longer than of a '
+                  'small shell, though neither copies data?'),
+        choices=[
+            'exec must read 10 GiB from disk',
+            'fork copies (and exec drops) one page-table entry per page',
+            "the child's RSS is 10 GiB",
+        ],
+        answer=1,
+        hint='Neither copies data. What does fork() still do once per page of the parent?',
+        why='The work is proportional to the page table; vfork/posix_spawn skip it.',
+    ),
+    '05-mode2-fork-charge': dict(
+        question=('Under vm.overcommit_memory=2, what does fork() of a process with 8 GiB '
+                  'of private writable memory ask the commit accounting for?'),
+        choices=['nothing: COW copies nothing', '8 GiB more', 'the size of its page tables'],
+        answer=1,
+        hint=('Under mode 2 the kernel refuses to promise memory it might not have. After '
+              'fork, how much could the child come to own?'),
+        why=('The child may come to own every page, so the whole private writable size is '
+             'charged again.'),
+    ),
+    '05-never-refuses': dict(
+        question='Which setting never refuses a fork for lack of commit?',
+        choices=[
+            'vm.overcommit_memory=0',
+            'vm.overcommit_memory=1',
+            'vm.overcommit_memory=2',
+        ],
+        answer=1,
+        hint='One mode never refuses a request for lack of commit; the price is paid later.',
+        why=('Mode 1 always overcommits; the price is paid later, by the OOM killer, if '
+             'the writes come.'),
+    ),
+    '05-frames-run-out': dict(
+        question='Frames run out during a COW fault. What can the kernel do?',
+        choices=[
+            'return ENOMEM from the write instruction',
+            'kill a process to free memory',
+            'undo the fork',
+        ],
+        answer=1,
+        hint=('A store instruction has no return value to carry an error. What else can '
+              'the kernel do to free memory?'),
+        why=('A store instruction has no error return: the OOM killer frees memory by '
+             'killing a victim.'),
+    ),
+    '06-keys-fraction': dict(
+        question=('Keys of 100 B, 40 to a page; 5% of keys written at random during a '
+                  'save. Roughly what fraction of pages gets copied?'),
+        choices=['5%', 'about 40%', 'about 87%'],
+        answer=2,
+        hint=('A page escapes only if none of its 40 keys is written. What is 0.95 to the '
+              'power 40?'),
+        why='A page escapes only if none of its 40 keys is written: 0.95^40 ≈ 13%.',
+    ),
+    '06-cow-size-in-child': dict(
+        question=('rdb_last_cow_size is measured in the child, which wrote nothing. Why is'
+                  ' it not zero?'),
+        choices=[
+            "the child's reads copy pages",
+            ('each page the parent copied leaves the child as the sole (private) user of '
+             'the original'),
+            "Redis adds the parent's RSS",
+        ],
+        answer=1,
+        hint=('Private_Dirty counts dirty pages mapped by one process only. After the '
+              'parent copies a page, who maps the original?'),
+        why=("Private_Dirty counts dirty pages mapped only once: the parent's copies make "
+             "the child's originals private."),
+    ),
+    '06-thp-write': dict(
+        question=('On Linux 5.8 or later with THP, the parent writes one byte of a 2 MiB '
+                  'huge page after fork(). How much is copied?'),
+        choices=['2 MiB', '4 KiB', 'nothing'],
+        answer=1,
+        hint=('Since Linux 5.8 a write fault on a shared huge page splits the mapping '
+              'first. How much does it then copy?'),
+        why='Since 5.8 the fault splits the huge mapping and copies one 4 KiB page.',
+    ),
+    '07-shared-write': dict(
+        question=('After fork(), the child writes into a MAP_SHARED region. What does the '
+                  'parent see?'),
+        choices=[
+            'the old value: the child got a copy',
+            "the child's new value",
+            'the child is killed with SIGSEGV',
+        ],
+        answer=1,
+        hint=('MAP_SHARED pages are not copy-on-write. Do parent and child map one frame '
+              'or two?'),
+        why='Shared mappings are not copy-on-write: both map the same writable frame.',
+    ),
+    '07-wipeonfork': dict(
+        question=('Which advice makes a range read as zeros in the child but keeps it '
+                  'mapped there?'),
+        choices=['MADV_DONTFORK', 'MADV_WIPEONFORK', 'MAP_PRIVATE'],
+        answer=1,
+        hint=('One advice removes the range from the child; the other keeps it mapped but '
+              'empty.'),
+        why='WIPEONFORK keeps the mapping and empties it; DONTFORK removes it.',
+    ),
+    '07-overlay-copy-up': dict(
+        question=('A container changes one byte of a 1 GiB file from its image, on '
+                  'overlay2. How much is copied into its writable layer?'),
+        choices=['4 KiB', '1 GiB', 'nothing until commit'],
+        answer=1,
+        hint='overlayfs works on whole files, not on pages or blocks.',
+        why='overlayfs copies a lower file up whole on its first write.',
+    ),
+    '08-parent-private-dirty': dict(
+        question=('After fork, the child writes 16 of 64 pages ({kb} KiB each). How much '
+                  "Private_Dirty does the parent's mapping now show?"),
+        choices=['0 kB', '{kb16} kB', '{kb64} kB'],
+        answer=1,
+        derive=lambda kb, **_: dict(kb16=16 * int(kb), kb64=64 * int(kb)),
+        hint=("The child's writes gave it new frames. Who maps the 16 original frames now,"
+              ' and how does smaps count a frame mapped once?'),
+        why=('The 16 original frames are now mapped by the parent alone, so smaps counts '
+             "them as private to the parent; the child's 16 copies are private to the "
+             'child.'),
+    ),
+    '08-pagemap-not-root': dict(
+        question='You are not root. What does /proc/self/pagemap show in the PFN bits?',
+        choices=[
+            'the real frame numbers',
+            'zeros: PFNs are hidden without CAP_SYS_ADMIN',
+            'an error: the file cannot be opened',
+        ],
+        answer=1,
+        hint=('Physical addresses help attacks such as Rowhammer, so Linux 4.2 restricted '
+              'them; the file itself still opens.'),
+        why=('Since Linux 4.2 only CAP_SYS_ADMIN sees PFNs; everyone can still read the '
+             'present, swapped and exclusively-mapped bits of their own pages.'),
+    ),
+    '08-baseline': dict(
+        question="Why does cowlab.real subtract a baseline from the child's fault count?",
+        choices=[
+            'the kernel counts each COW fault twice',
+            'CPython writes to its own memory after fork, and those pages fault too',
+            'getrusage rounds to the nearest 10 faults',
+        ],
+        answer=1,
+        hint=("The child is a Python interpreter, not just the test's loop. What else "
+              'writes memory in it after fork()?'),
+        why=('Reference counts and the allocator touch pages after fork; the same code run'
+             ' on a scratch mapping measures those faults, so they are subtracted and '
+             'shown, not hidden.'),
+    ),
+    '08-exec-then-parent-writes': dict(
+        question=('The child execs; then the parent writes every page of a 64-page mapping'
+                  ' it had shared with the child. What happens?'),
+        choices=[
+            'no copies and no faults',
+            'no copies, but one fault per page',
+            '64 copies and 64 faults',
+        ],
+        answer=1,
+        hint=("exec dropped the child's references, but it did not touch the parent's "
+              'read-only entries. What does each first write then find?'),
+        why=("fork made the parent's entries read-only; each first write faults, finds the"
+             ' frame unshared (rc=1) and makes it writable in place.'),
+    ),
+}
+
+# The chapters' opening predictions, for `predict(id, then=...)`: the student commits
+# to one before the lab or the drawing that settles it is shown.
+PREDICTIONS = {
+    '01-predict': dict(
+        question=('A process uses 1 GiB of memory and calls fork(). How many bytes does the '
+                  'kernel copy before fork() returns?'),
+        choices=['1 GiB', 'nothing at all', 'about 2 MiB', '4 KiB'],
+        answer=2,
+        hint='No data page is copied. Is there anything per page that the child needs its own of?',
+        why=('No data page is copied, but copy_page_range() gives the child its own page '
+             'tables: 262,144 entries of 8 bytes for 1 GiB of 4 KiB pages, 2 MiB.'),
+    ),
+    '02-predict': dict(
+        question=('After fork(), the parent writes to VP1. Then the child writes to its VP1 '
+                  'too. How many frames get copied in total?'),
+        choices=['0', '1', '2'],
+        answer=1,
+        hint="After the parent's copy, how many page tables still point at PF1?",
+        why=("The parent's write finds PF1 shared (rc=2) and copies it. The child is then "
+             "PF1's only user (rc=1): its write still faults, but do_wp_page() reuses the "
+             'frame in place.'),
+    ),
+    '03-predict': dict(
+        question=('A parent forks three children. Then all four processes write to their VP0, '
+                  "one after the other. How many times is VP0's frame copied?"),
+        choices=['4', '3', '1'],
+        answer=1,
+        hint='Each copy drops one reference from the shared frame.',
+        why=('Each of the first three writers copies and drops one reference (rc 4, 3, 2); '
+             'the fourth finds rc=1 and reuses the frame: n sharers, n-1 copies.'),
+    ),
+    '04-predict': dict(
+        question=('The parent has 3 pages, forks, and the child calls exec() of a 1-page '
+                  'program. Afterwards the parent writes its VP0. What happens?'),
+        choices=[
+            '3 pages were copied, and the write copies again',
+            'nothing was copied; the write faults but copies nothing',
+            'nothing was copied, and the write does not fault',
+        ],
+        answer=1,
+        hint="exec changes the child's page table. Does it change the parent's?",
+        why=("fork shared the frames and exec dropped the child's references before anyone "
+             "wrote. The parent's entry is still read-only from fork, so its write faults, "
+             'finds rc=1 and makes the frame writable in place.'),
+    ),
+    '05-predict': dict(
+        question=('16 GiB of RAM, no swap. A process with 10 GiB of private, written memory '
+                  'calls fork(). vm.overcommit_memory=2 with vm.overcommit_ratio=80: does the '
+                  'fork succeed? And under the default mode 0?'),
+        choices=[
+            'it succeeds under both',
+            'refused (ENOMEM) under mode 2, it succeeds under mode 0',
+            'refused under both',
+            'it succeeds under mode 2, refused under mode 0',
+        ],
+        answer=1,
+        hint=('Mode 2 compares Committed_AS after the fork with CommitLimit; what does mode 0 '
+              'compare a request with?'),
+        why=('Mode 2: CommitLimit is 80% of 16 GiB = 12.8 GiB, and the fork would bring '
+             'Committed_AS to 10 + 10 = 20 GiB, so fork() fails with ENOMEM. Mode 0 '
+             '(__vm_enough_memory in Linux 6.1) refuses only a single request larger than '
+             'RAM + swap; 10 GiB is not.'),
+    ),
+    '06-predict': dict(
+        question=('A 10 GiB Redis instance of small keys (about 100 bytes each) runs BGSAVE, '
+                  'and during the save clients modify 5% of the keys, picked at random. How '
+                  'much memory does copy-on-write add?'),
+        choices=['about 0.5 GiB', 'about 2 GiB', 'more than 8 GiB'],
+        answer=2,
+        hint=('Copies are per page, not per key. About 40 keys share a 4 KiB page: what is the '
+              'chance that none of them is written?'),
+        why=('A page is copied if any of its ~40 keys is written: 1 - 0.95^40 = 87% of the '
+             'pages, about 8.7 GiB of copies.'),
+    ),
+    '07-predict': dict(
+        question=('Before forking, a parent maps two regions: one MAP_SHARED, one MAP_PRIVATE. '
+                  "After the fork the child writes to both. Which of the child's writes does "
+                  'the parent see?'),
+        choices=['both', 'only the one to the MAP_SHARED region',
+                 'only the one to the MAP_PRIVATE region', 'neither'],
+        answer=1,
+        hint='Which of the two mappings is copy-on-write after fork()?',
+        why=('MAP_SHARED pages are not copy-on-write: parent and child map the same writable '
+             "frame. The private region's write faults and gives the child its own copy."),
+    ),
+}

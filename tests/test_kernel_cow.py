@@ -28,8 +28,8 @@ def test_fact1_fork_then_child_exits_parent_exclusive_only_after_its_write():
 
 
 def test_a_copy_is_exclusive_and_the_last_sharer_reuses():
-    """cow.c test_cow_in_parent / test_cow_in_child: the writer gets its own exclusive
-    copy; the other side still reads the old data."""
+    """cow.c "Basic COW after fork()" (test_cow_in_parent): the writer gets its own
+    exclusive copy; the other side still reads the old data."""
     k = Kernel(ram_pages=16)
     p = k.spawn("parent", pages=1)
     c = k.fork(p)
@@ -77,7 +77,7 @@ def test_shared_pages_are_never_anon_exclusive(bulk):
 def test_fact3_mprotect_back_to_rw_maps_only_exclusive_pages_writable_at_once():
     """Live fact 3: after mprotect(R), mprotect(RW) a never-shared page takes 0 faults on
     write; a page once shared by fork (child exited, mapcount 1) takes 1 fault and keeps
-    its PFN; after that reuse, 0 faults. (cow.c: the mprotect cases of test_ro_pin...)"""
+    its PFN; after that reuse, 0 faults."""
     k = Kernel(ram_pages=16)
     p = k.spawn("parent", pages=2)                     # VP0 stays private; VP1 gets shared
     c = k.fork(p)
@@ -112,7 +112,8 @@ def test_a_write_to_a_read_only_range_is_sigsegv_and_regions_split():
 
 def test_mprotect_to_rw_after_fork_copies_on_the_next_write():
     """The page is shared (mapcount 2, not exclusive): RW does not make it writable, and
-    the write copies, so the child keeps its data (cow.c test_cow_in_parent_mprotect)."""
+    the write copies, so the child keeps its data (cow.c "Basic COW after fork() with
+    mprotect() optimization", test_cow_in_parent_mprotect)."""
     k = Kernel(ram_pages=16)
     p = k.spawn("parent", pages=1)
     k.write(p, 0, "old")
@@ -216,3 +217,105 @@ def test_dontneed_splits_a_huge_page_it_cuts():
     s = k.stats(p)
     assert s.anon_huge == 0 and s.rss == 2048 - 4
     assert invariants.check(k) == []
+
+
+# ---------------------------------------------------------------- pipes and pins
+@pytest.mark.parametrize("rules, leaks", [("linux", False), ("linux-5.7", True)])
+@pytest.mark.parametrize("mprotect", [False, True])
+def test_fact2_vmsplice_in_child_then_unmap(rules, leaks, mprotect):
+    """cow.c "vmsplice() + unmap in child" (test_vmsplice_in_child, and its mprotect()
+    variant): the child vmsplices the page, unmaps it and exits; the parent's write
+    copies under "linux" (refcount 2: the pipe), so the pipe keeps the old byte (live
+    fact 2). Under "linux-5.7" the mapcount is 1, the write reuses the page and the
+    pipe shows the parent's new data: CVE-2020-29374."""
+    k = Kernel(ram_pages=16, rules=rules)
+    p = k.spawn("parent", pages=1)
+    k.write(p, 0, "old")
+    c = k.fork(p)
+    pipe = k.vmsplice(c, 0)
+    k.munmap(c, 0, 1)
+    k.exit(c)
+    assert (k.mapcount(0), k.refcount(0)) == (1, 2)
+    if mprotect:
+        k.mprotect(p, 0, 1, "r")
+        k.mprotect(p, 0, 1, "rw")
+    before = p.minor_faults
+    (e,) = k.write(p, 0, "new")
+    assert p.minor_faults == before + 1
+    assert e.kind == ("cow_reuse" if leaks else "cow_copy")
+    assert pipe.read() == (["new"] if leaks else ["old"])
+    assert [x.kind for x in k.close(pipe)] == ([] if leaks else ["free"])
+    assert invariants.check(k) == []
+
+
+def test_vmsplice_before_fork_unmap_in_parent():
+    """cow.c "vmsplice() before fork(), unmap in parent after fork()": the child's write
+    must not reach the pipe."""
+    k = Kernel(ram_pages=16)
+    p = k.spawn("parent", pages=1)
+    k.write(p, 0, "old")
+    pipe = k.vmsplice(p, 0)
+    c = k.fork(p)
+    k.munmap(p, 0, 1)
+    (e,) = k.write(c, 0, "child")
+    assert e.kind == "cow_copy" and pipe.read() == ["old"]
+
+
+def test_fact4_a_pinned_page_is_copied_at_fork_and_the_parent_keeps_writing():
+    """Live fact 4 and cow.c's io_uring fork case (test_iouring_fork): with the page
+    registered as a fixed buffer, fork gives the child a different PFN with the same
+    data and the parent's write takes 0 faults; without the pin, the same PFN,
+    mapcount 2, and the parent's write takes 1 fault and moves it."""
+    for pinned in (True, False):
+        k = Kernel(ram_pages=16)
+        p = k.spawn("parent", pages=1)
+        k.write(p, 0, "data")
+        pin = k.pin(p, 0) if pinned else None
+        c = k.fork(p)
+        assert (k.pte(c, 0).pfn != k.pte(p, 0).pfn) == pinned
+        assert k.read(c, 0) == "data" and k.mapcount(0) == (1 if pinned else 2)
+        before = p.minor_faults
+        k.write(p, 0, "new")
+        assert p.minor_faults - before == (0 if pinned else 1)
+        assert (k.pte(p, 0).pfn == 0) == pinned
+        if pinned:
+            assert pin.read() == ["new"] and k.read(c, 0) == "data"
+            assert "1 pinned page copied at once (early COW)" in \
+                [e for e in k.events if e.kind == "fork"][0].text
+            k.unpin(pin)
+        assert invariants.check(k) == []
+
+
+def test_pinning_a_shared_cow_page_unshares_it_first():
+    """A R/O long-term pin of a page fork shared is a COW break without a write: the
+    pinner gets its own page, the PTE stays read-only, the next write reuses it."""
+    k = Kernel(ram_pages=16)
+    p = k.spawn("parent", pages=1)
+    c = k.fork(p)
+    pin = k.pin(c, 0)
+    assert k.pte(c, 0).pfn != 0 and k.anon_exclusive(c, 0) and not k.pte(c, 0).writable
+    (e,) = k.write(c, 0, 7)
+    assert e.kind == "cow_reuse" and pin.read() == [7] and k.read(p, 0) == 0
+
+
+def test_linux_5_7_has_no_early_cow_and_pins_see_the_childs_writes_bug():
+    k = Kernel(ram_pages=16, rules="linux-5.7")
+    p = k.spawn("parent", pages=1)
+    pin = k.pin(p, 0)
+    c = k.fork(p)
+    assert k.pte(c, 0).pfn == k.pte(p, 0).pfn               # shared, pinned or not
+    k.write(p, 0, "parent")                                  # copies: the pin is left behind
+    assert pin.read() == [0]
+
+
+def test_released_pipes_and_pins_are_refused_a_second_time():
+    k = Kernel(ram_pages=16)
+    p = k.spawn("p", pages=1)
+    pipe = k.vmsplice(p, 0)
+    k.close(pipe)
+    with pytest.raises(ValueError, match="already released"):
+        k.close(pipe)
+    with pytest.raises(TypeError, match="pin"):
+        k.unpin(pipe)
+    with pytest.raises(ValueError, match="not all mapped"):
+        k.vmsplice(p, 5)

@@ -91,7 +91,6 @@ class Bulk:
         page needs care (shared, huge, read-only, xv6 copies that free frames).
         """
         events, counts, pos = [], Counter(), 0
-        linux = self.rules == "linux"
 
         def one(vpn):
             for e in self._handle_write(p, int(vpn), value)[0]:
@@ -125,12 +124,13 @@ class Bulk:
             pfn = p._pfn[u]
             frame = np.maximum(pfn, 0)
             fflags = self._fflags[frame]
-            refs = self._mapcount[frame] + (fflags & F_OBJREF)
+            mapcount = self._mapcount[frame]
+            refs = mapcount + (fflags & F_OBJREF) + self._extra[frame]
             flags = p._flags[u]
-            fault = decide(True, pfn, flags, refs, True, True, False, False, linux,
-                           (fflags & F_EXCL) != 0)
+            fault = decide(True, pfn, flags, refs, True, True, False, False, self.rules,
+                           (fflags & F_EXCL) != 0, mapcount)
             copy = fault == Fault.COW_COPY
-            if np.any(fault == Fault.SEGV) or (not linux and np.any(copy & (refs == 1))):
+            if np.any(fault == Fault.SEGV) or np.any(copy & (mapcount == 1)):
                 for v in rest[:stop]:           # rare: frees inside the batch; go in order
                     one(v)
                     if not p.alive:

@@ -75,11 +75,13 @@ class FrameSet:
 
 
 def free_events(p, freed, why):
-    """One `free` event per frame, or one summary when many go at once."""
+    """One `free` event per frame, or one summary when many go at once (p None: no
+    process did it, e.g. a pipe closed)."""
+    pid = None if p is None else p.pid
     if len(freed) > SUMMARY_LIMIT:
-        return [Event("free", p.pid, None, None, None,
+        return [Event("free", pid, None, None, None,
                       f"{why}: {plural(len(freed), 'frame')} freed (their last reference is gone)")]
-    return [Event("free", p.pid, None, int(f), None,
+    return [Event("free", pid, None, int(f), None,
                   f"PF{f} freed: its last reference is gone ({why})") for f in freed]
 
 

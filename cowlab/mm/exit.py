@@ -74,7 +74,7 @@ class Exit:
         held = self._obj_pages[obj]
         held = held[held >= 0]
         self._fflags[held] &= NOT_OBJREF
-        dead = held[self._mapcount[held] == 0]
+        dead = held[self._refs(held) == 0]
         self._kfree(dead)
         self._obj_charge[obj] = 0
         return dead

@@ -27,8 +27,14 @@ def check(k):
         if not np.all(k._fflags[p._pfn[private_w]] & F_EXCL):
             bad.append(f"{p.name} (pid {p.pid}) writes a private page that is not exclusive")
     excl = (k._fflags & F_EXCL) != 0
-    if np.any(excl & ((ptes != 1) | ((k._fflags & F_OBJREF) != 0))):
+    if np.any(excl & ((ptes > 1) | ((k._fflags & F_OBJREF) != 0))):
         bad.append("an exclusive (PageAnonExclusive) frame is mapped twice or held by an object")
+    extra = np.zeros(k.ram_pages, np.int64)
+    for held in k._refs_held:
+        if held is not None:
+            np.add.at(extra, held[held >= 0], 1)
+    if not np.array_equal(extra, k._extra):
+        bad.append("the frames' pipe and pin references differ from the pipes and pins held")
     if not np.array_equal(k._mapcount, ptes):
         bad.append("a frame's mapcount differs from the PTEs that map it")
     held = np.zeros(k.ram_pages, bool)

@@ -35,19 +35,35 @@ KIND = {Fault.ZERO_MAP: "zero_map", Fault.ZERO_FILL: "zero_fill",
         Fault.COW_REUSE: "cow_reuse", Fault.COW_COPY: "cow_copy", Fault.SEGV: "segv"}
 
 
-def decide(write, pfn, flags, refs, in_region, writable, shared, in_object, reuse_allowed,
-           exclusive=False):
+RULES = ("linux", "linux-5.7", "xv6")
+
+
+def can_reuse(rules, refs, exclusive, mapcount):
+    """May a write fault reuse a COW page in place? The rule of each time:
+
+    - "linux" (5.19 on; do_wp_page, wp_can_reuse_anon_folio): yes if the page is
+      PageAnonExclusive, else only if its refcount is 1 (no other mapping, pin, pipe);
+    - "linux-5.7" (through 5.8): yes if one PTE maps it (page_mapcount == 1), whoever
+      else holds a reference: the vmsplice leak, CVE-2020-29374;
+    - "xv6": never; every COW write copies.
+    """
+    if rules == "xv6":
+        return np.zeros(np.shape(refs), bool)
+    if rules == "linux-5.7":
+        return np.asarray(mapcount) == 1
+    return np.asarray(exclusive, bool) | (np.asarray(refs) == 1)
+
+
+def decide(write, pfn, flags, refs, in_region, writable, shared, in_object, rules="linux",
+           exclusive=False, mapcount=None):
     """What an access does, page by page: an array of Fault (or one, for scalars).
 
-    pfn and flags are the PTE (NOT_PRESENT/ZERO_PFN or a frame; PteFlags); refs the
-    frame's refcount; the rest describe the region (and, for MAP_SHARED, whether the
-    object already holds the page), exclusive whether the frame is PageAnonExclusive.
-    reuse_allowed is False under xv6's rules, where every COW write copies. Linux
-    (do_wp_page, 5.19 on) reuses a COW page that is exclusive to this process, and
-    otherwise only when its refcount is 1 (no other mapping, pin or pipe holds it).
+    pfn and flags are the PTE (NOT_PRESENT/ZERO_PFN or a frame; PteFlags); refs and
+    mapcount the frame's counts (mapcount defaults to refs), exclusive whether it is
+    PageAnonExclusive; the rest describe the region (and, for MAP_SHARED, whether the
+    object already holds the page). `rules` picks the reuse rule (see can_reuse).
     """
     pfn, flags, refs = np.asarray(pfn), np.asarray(flags), np.asarray(refs)
-    exclusive = np.asarray(exclusive, bool)
     in_region, writable = np.asarray(in_region, bool), np.asarray(writable, bool)
     shared, in_object = np.asarray(shared, bool), np.asarray(in_object, bool)
     F = {f: np.int8(f) for f in Fault}     # int8 results: a byte per page, not eight
@@ -58,9 +74,10 @@ def decide(write, pfn, flags, refs, in_region, writable, shared, in_object, reus
     present = pfn >= 0
     w = (flags & F_WRITE) != 0
     cow = (flags & F_COW) != 0
+    reuse = can_reuse(rules, refs, exclusive, refs if mapcount is None else mapcount)
     return np.select(
         [~in_region | ~writable, present & w, shared & in_object, shared, present & ~cow,
-         ~present, (exclusive | (refs == 1)) & bool(reuse_allowed)],
+         ~present, reuse],
         [F[Fault.SEGV], F[Fault.NONE], F[Fault.SHARED_MAP], F[Fault.SHARED_FILL], F[Fault.SEGV],
          F[Fault.ZERO_FILL], F[Fault.COW_REUSE]],
         F[Fault.COW_COPY])
@@ -97,8 +114,9 @@ class Faults:
         in_object = vma.shared and self._obj_pages[vma.obj][vpn - vma.start] >= 0
         refs = self.refcount(pfn) if pfn >= 0 else 0
         exclusive = pfn >= 0 and bool(self._fflags[pfn] & F_EXCL)
+        mapcount = int(self._mapcount[pfn]) if pfn >= 0 else 0
         return Fault(int(decide(write, pfn, int(p._flags[vpn]), refs, True, vma.writable,
-                                vma.shared, in_object, self.rules == "linux", exclusive)))
+                                vma.shared, in_object, self.rules, exclusive, mapcount)))
 
     def _fault(self, p, vpn, vma, write):
         """Decide, then handle: -> events, or None when no frame is free (OOM)."""
@@ -254,13 +272,21 @@ class Faults:
         if p._flags[vpn] & F_HUGE:
             return self._do_huge_pmd_wp_page(p, vpn)
         old = int(p._pfn[vpn])
-        rc = self.refcount(old)
+        rc, mc = self.refcount(old), int(self._mapcount[old])
         if reuse:
+            exclusive = bool(self._fflags[old] & F_EXCL)
             p._flags[vpn] = (p._flags[vpn] & NO_WC) | F_WRITE
             self._fflags[old] |= F_EXCL
+            if self.rules == "linux-5.7" and rc > 1:
+                why = (f"PF{old} has one mapping (mapcount=1; rc={rc}, but Linux before "
+                       f"5.8 counts only mappings)")
+            elif exclusive and rc > 1:
+                why = f"PF{old} is exclusive to this process (rc={rc})"
+            else:
+                why = f"PF{old} has no other user (rc=1)"
             return [Event("cow_reuse", p.pid, vpn, old, None,
-                          f"page fault: VP{vpn} is read-only but PF{old} has no other user "
-                          f"(rc=1); make it writable in place, no copy")]
+                          f"page fault: VP{vpn} is read-only but {why}; make it writable "
+                          f"in place, no copy")]
         got = self._kalloc(1)
         if not len(got):
             return None
@@ -268,9 +294,11 @@ class Faults:
         self._content[new] = self._content[old]
         self._map_new(p, vpn, new)
         freed = self._put_pages(np.array([old]))
-        why = "is read-only and shared" if rc > 1 else "is COW (xv6 rules always copy)"
+        why = ("is read-only and shared" if rc > 1 else
+               "is COW (xv6 rules always copy)" if self.rules == "xv6" else "is COW")
+        counts = f"rc={rc}" if rc == mc else f"rc={rc}, mapcount={mc}"
         ev = [Event("cow_copy", p.pid, vpn, old, new,
-                    f"page fault: VP{vpn} {why} (rc={rc}); copy PF{old} into new PF{new}, "
+                    f"page fault: VP{vpn} {why} ({counts}); copy PF{old} into new PF{new}, "
                     f"map it writable; rc(PF{old}) {rc}->{rc - 1}")]
         return ev + free_events(p, freed, "the copy dropped the last reference")
 
@@ -278,9 +306,9 @@ class Faults:
         """A COW fault on a 2 MiB page: reuse if exclusive, else split (>= 5.8) or copy 2 MiB."""
         c = self._chunk(vpn)
         old = p._pfn[c].copy()
-        refs = self._mapcount[old] + self._objref(old)
-        fault = decide(True, old, p._flags[c], refs, True, True, False, False,
-                       self.rules == "linux", (self._fflags[old] & F_EXCL) != 0)
+        refs = self._refs(old)
+        fault = decide(True, old, p._flags[c], refs, True, True, False, False, self.rules,
+                       (self._fflags[old] & F_EXCL) != 0, self._mapcount[old])
         if np.all(fault == Fault.COW_REUSE):
             p._flags[c] = (p._flags[c] & NO_WC) | F_WRITE
             self._fflags[old] |= F_EXCL

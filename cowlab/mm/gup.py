@@ -1,0 +1,130 @@
+"""References that are not mappings (mm/gup.c, fs/splice.c): pipe buffers and pins.
+
+`vmsplice` puts a process's pages into a pipe: the pipe holds a reference to each
+frame (get_user_pages, FOLL_GET) until it is closed, and reads what the frames hold.
+`pin` is a long-term read-only pin, as io_uring's fixed buffers take (FOLL_PIN |
+FOLL_LONGTERM): a page that is not exclusive is unshared first (a COW break that
+leaves the PTE as it was), so the pinned page is the process's own. Both raise the
+frame's refcount and not its mapcount: the "linux" rule then copies where
+"linux-5.7" reused (the vmsplice leak).
+"""
+import numpy as np
+
+from .events import free_events, pages_str
+from .page_alloc import F_EXCL
+from .pgtable import F_COW, F_WRITE, NOT_PRESENT
+
+
+class Pipe:
+    """A pipe holding references to frames (from k.vmsplice); read() -> their values."""
+
+    def __init__(self, kernel, index):
+        self._kernel, self._index = kernel, index
+
+    def read(self):
+        """The values in the pipe's buffers (a vmsplice'd page reads as its frame does now)."""
+        return [self._kernel.content(f) for f in self._kernel._held(self)]
+
+    def _size(self):
+        held = self._kernel._refs_held[self._index]
+        return "released" if held is None else pages_str(len(held))
+
+    def __repr__(self):
+        return f"<cowlab pipe: {self._size()}>"
+
+
+class Pin(Pipe):
+    """A long-term pin on frames (from k.pin); k.unpin(pin) drops it."""
+
+    def __repr__(self):
+        return f"<cowlab pin: {self._size()}>"
+
+
+class Gup:
+    """Kernel methods that take references to frames without mapping them."""
+
+    def vmsplice(self, p, vpn, pages=1):
+        """vmsplice(2) of vpn..vpn+pages-1 into a new pipe -> Pipe (k.close(pipe) ends it).
+
+        An untouched page is faulted in first, as get_user_pages does (a read: the zero
+        page, which is never counted)."""
+        frames = self._gup(p, vpn, pages, unshare=False)
+        return Pipe(self, self._hold(frames, pin=False))
+
+    def pin(self, p, vpn, pages=1):
+        """A long-term read-only pin (io_uring fixed buffers) -> Pin; k.unpin(pin) drops it.
+
+        A page that is not exclusive is unshared first (copied if others share it, else
+        marked exclusive); an untouched page is allocated as a first write would."""
+        frames = self._gup(p, vpn, pages, unshare=True)
+        return Pin(self, self._hold(frames, pin=True))
+
+    def close(self, pipe):
+        """Close a pipe: its references go; frames nobody else holds are freed."""
+        return self._release(pipe, Pipe)
+
+    def unpin(self, pin):
+        """Drop a pin: its references go; frames nobody else holds are freed."""
+        return self._release(pin, Pin)
+
+    # ------------------------------------------------------------------ helpers
+    def _gup(self, p, vpn, pages, unshare):
+        p = self._proc(p)
+        vpn = self._check_vpn(vpn)
+        pages = self._check_pages(pages)
+        end = vpn + pages
+        if end > p.span or np.any(p._vma[vpn:end] < 0):
+            raise ValueError(f"VP{vpn}..VP{end - 1} is not all mapped in {p.name}; "
+                             f"pass a range inside its regions: {self.regions(p)}")
+        for v in range(vpn, end):
+            vma = self._vma_at(p, v)
+            pfn = int(p._pfn[v])
+            if unshare and not vma.shared and (pfn < 0 or not self._fflags[pfn] & F_EXCL):
+                if not vma.writable:
+                    raise ValueError(f"VP{v} of {p.name} is read-only: the model pins only "
+                                     f"writable private pages or shared ones")
+                writable = pfn >= 0 and bool(p._flags[v] & F_WRITE)
+                events, done = self._handle_write(p, v, self.content(pfn) if pfn >= 0 else 0)
+                self.events += events
+                if not done:
+                    raise OSError(12, f"pin of VP{v}: {events[-1].text if events else 'no memory'}")
+                if pfn >= 0 and not writable:       # an unshare leaves the PTE read-only
+                    p._flags[v] = (p._flags[v] & (0xFF ^ int(F_WRITE))) | F_COW
+            elif p._pfn[v] == NOT_PRESENT:
+                events, _ = self._handle_read(p, v)
+                self.events += events
+        return p._pfn[vpn:end].copy()
+
+    def _hold(self, frames, pin):
+        real = frames[frames >= 0]
+        np.add.at(self._extra, real, 1)
+        if pin:
+            np.add.at(self._pincount, real, 1)
+            self._npins += len(real)
+        self._refs_held.append(frames)
+        self._refs_pin.append(pin)
+        return len(self._refs_held) - 1
+
+    def _held(self, holder):
+        return [int(f) for f in self._refs_held[holder._index]]
+
+    def _release(self, holder, kind):
+        if type(holder) is not kind or holder._kernel is not self:
+            raise TypeError(f"expected a {kind.__name__.lower()} of this kernel "
+                            f"(from k.{'vmsplice' if kind is Pipe else 'pin'}), got {holder!r}")
+        frames = self._refs_held[holder._index]
+        if frames is None:
+            raise ValueError(f"{holder!r} was already released")
+        real = frames[frames >= 0]
+        np.subtract.at(self._extra, real, 1)
+        if self._refs_pin[holder._index]:
+            np.subtract.at(self._pincount, real, 1)
+            self._npins -= len(real)
+        self._refs_held[holder._index] = None
+        gone = np.unique(real[self._refs(real) == 0])
+        self._kfree(gone)
+        events = free_events(None, gone, "the last reference was the pipe's"
+                             if kind is Pipe else "the last reference was the pin")
+        self.events += events
+        return events
+

@@ -319,3 +319,73 @@ def test_released_pipes_and_pins_are_refused_a_second_time():
         k.unpin(pipe)
     with pytest.raises(ValueError, match="not all mapped"):
         k.vmsplice(p, 5)
+
+
+# ---------------------------------------------------------------- the page cache
+def test_fact5_memfd_mapped_shared_and_private():
+    """Live fact 5: a memfd mapped shared and private shares one frame until the private
+    write; the private mapping sees shared writes until then (Anonymous 0 kB), then
+    1 fault, its own frame, Anonymous 4 kB, and later shared writes are not seen."""
+    k = Kernel(ram_pages=16)
+    p = k.spawn("p", pages=0)
+    sh = k.mmap(p, 1, shared=True, file="memfd")
+    pr = k.mmap(p, 1, file="memfd")
+    k.write(p, sh, "A")
+    assert k.read(p, pr) == "A" and k.pte(p, pr).pfn == k.pte(p, sh).pfn
+    assert k.stats(p).anonymous == 0
+    k.write(p, sh, "B")
+    assert k.read(p, pr) == "B"
+    before = p.minor_faults
+    (e,) = k.write(p, pr, "private")
+    assert e.kind == "cow_copy" and p.minor_faults == before + 1
+    assert k.pte(p, pr).pfn != k.pte(p, sh).pfn and k.stats(p).anonymous == 4
+    k.write(p, sh, "C")
+    assert k.read(p, pr) == "private" and k.read_file("memfd", 0) == "C"
+    assert invariants.check(k) == []
+
+
+@pytest.mark.parametrize("bulk", [False, True])
+def test_a_private_file_write_copies_and_the_file_is_unchanged(bulk):
+    k = Kernel(ram_pages=16)
+    p = k.spawn("p", pages=0)
+    v = k.mmap(p, 2, file="data", writable=True)
+    n = len(k.events)
+    assert k.read(p, v) == 0 and k.events[n].kind == "file_read"
+    assert not k.anon_exclusive(p, v)
+    if bulk:
+        assert k.write_many(p, [v, v + 1], "x") == {"cow_copy": 2}
+    else:
+        (e,) = k.write(p, v, "x")                       # the page-cache page: copied,
+        assert e.kind == "cow_copy" and "file is unchanged" not in e.text   # never reused
+        (e,) = k.write(p, v + 1, "x")                   # untouched: read in, then copied
+        assert e.kind == "cow_copy" and "file is unchanged" in e.text
+    assert k.read_file("data", 0) == k.read_file("data", 1) == 0
+    assert k.anon_exclusive(p, v) and k.stats(p).anonymous == 8
+    assert invariants.check(k) == []
+
+
+@pytest.mark.parametrize("rules", ["linux", "linux-5.7"])
+def test_a_page_cache_page_is_never_reused_even_at_mapcount_1(rules):
+    k = Kernel(ram_pages=16, rules=rules)
+    p = k.spawn("p", pages=0)
+    v = k.mmap(p, 1, file="f")
+    k.read(p, v)
+    assert k.mapcount(k.pte(p, v).pfn) == 1
+    (e,) = k.write(p, v, 1)
+    assert e.kind == "cow_copy" and k.read_file("f", 0) == 0
+
+
+def test_the_page_cache_outlives_its_mappings_and_forks_share_it():
+    k = Kernel(ram_pages=16)
+    p = k.spawn("p", pages=0)
+    v = k.mmap(p, 1, shared=True, file="log")
+    k.write(p, v, "line")
+    c = k.fork(p)
+    assert k.read(c, v) == "line"
+    k.exit(p)
+    k.exit(c)
+    assert k.read_file("log", 0) == "line" and k.free_frames() == 15
+    with pytest.raises(ValueError, match="no file 'nope'"):
+        k.read_file("nope", 0)
+    with pytest.raises(TypeError, match="file name"):
+        k.mmap(k.spawn("q", 0), 1, file="")

@@ -32,8 +32,9 @@ def random_call(k, rng):
         vpns = rng.integers(0, p.span + 2, size=int(rng.integers(1, 8)))
         return "write_many", k.write_many(p, vpns, 7)
     if r < 0.88:
+        file = f"f{rng.integers(2)}" if rng.random() < 0.3 else None
         return "mmap", k.mmap(p, int(rng.integers(1, 4)), shared=bool(rng.random() < 0.7),
-                              populate=bool(rng.random() < 0.3))
+                              populate=bool(rng.random() < 0.3), file=file)
     if r < 0.91:
         return "exec", k.exec(p, int(rng.integers(0, 3)))
     regions = k.regions(p)

@@ -99,7 +99,8 @@ class Bulk:
                 else:
                     events.append(e)
 
-        special = self._vma_table("shared") | self._vma_table("huge") | ~self._vma_table("writable")
+        special = (self._vma_table("shared") | self._vma_table("huge") |
+                   ~self._vma_table("writable") | self._vma_table("file"))
         while pos < len(seq) and p.alive:
             rest = seq[pos:]
             if rest.max() < p.span:
@@ -128,7 +129,7 @@ class Bulk:
             refs = mapcount + (fflags & F_OBJREF) + self._extra[frame]
             flags = p._flags[u]
             fault = decide(True, pfn, flags, refs, True, True, False, False, self.rules,
-                           (fflags & F_EXCL) != 0, mapcount)
+                           (fflags & F_EXCL) != 0, mapcount, False, (fflags & F_OBJREF) == 0)
             copy = fault == Fault.COW_COPY
             if np.any(fault == Fault.SEGV) or np.any(copy & (mapcount == 1)):
                 for v in rest[:stop]:           # rare: frees inside the batch; go in order

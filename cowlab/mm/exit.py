@@ -59,7 +59,7 @@ class Exit:
     def _teardown(self, p, why):
         """Drop every mapping of p (exit, exec, a fatal signal); free what nobody else uses."""
         freed = [self._put_pages(p._pfn[p._pfn >= 0])]
-        objs = {self._vmas[i].obj for i in self._ids_in(p._vma) if self._vmas[i].shared}
+        objs = {self._vmas[i].obj for i in self._ids_in(p._vma)} - {None}
         for obj in sorted(objs):
             freed.append(self._drop_object_user(obj))
         p._clear()
@@ -69,7 +69,7 @@ class Exit:
         """One process less maps a shared object; the last one takes the object (and the
         frames only it held) with it. -> the frames freed."""
         self._obj_users[obj] -= 1
-        if self._obj_users[obj]:
+        if self._obj_users[obj] or self._obj_file[obj] is not None:   # page cache stays
             return np.empty(0, PFN_DTYPE)
         held = self._obj_pages[obj]
         held = held[held >= 0]

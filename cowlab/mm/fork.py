@@ -84,7 +84,7 @@ class Fork:
         copied, frames = self._copy_page_range(p, c, runs)
         if len(early):
             frames = self._copy_pinned_at_once(p, c, early, saved)
-        for obj in {self._vmas[i].obj for _, _, i in runs if self._vmas[i].shared}:
+        for obj in {self._vmas[i].obj for _, _, i in runs} - {None}:
             self._obj_users[obj] += 1
         pages = "no pages copied" if not len(early) else \
             f"{plural(len(early), 'pinned page')} copied at once (early COW)"
@@ -166,7 +166,10 @@ class Fork:
                 got = pf if everything else pf[m]
                 copied += len(got) + int(np.count_nonzero(pf == ZERO_PFN))
                 idx = as_index(got)
-                self._mapcount[idx] += 1
+                if self._files and not isinstance(idx, slice):
+                    np.add.at(self._mapcount, idx, 1)    # a file mapped twice: repeats
+                else:
+                    self._mapcount[idx] += 1
                 self._fflags[idx] &= NOT_EXCL            # shared now: neither owns it
                 frames.add(got)
                 if v.writable:                           # write-protect: COW in both

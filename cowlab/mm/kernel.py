@@ -95,6 +95,8 @@ class Kernel(Frames, Mappings, Mprotect, Faults, Bulk, Fork, Exit, Gup, OomKille
         self._obj_pages = []        # shared object id -> array of frames (NOT_PRESENT = hole)
         self._obj_users = []        # shared object id -> processes mapping it
         self._obj_charge = []       # shared object id -> committed pages (0 once released)
+        self._obj_file = []         # object id -> the file's name (page cache), None for shmem
+        self._files = {}            # file name -> its object id
         self._refs_held = []        # pipe or pin id -> frames it holds (None once released)
         self._refs_pin = []         # pipe or pin id -> True for a pin
         self._npins = 0             # pinned frame references in all (fork's early COW)

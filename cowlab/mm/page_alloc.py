@@ -43,9 +43,10 @@ class Frames:
         self._freed = 0             # frames freed so far (write_many reports the delta)
 
     def _widen_for_a_process(self):
-        """A frame is mapped at most once per process, so a mapcount never exceeds the
-        processes ever made: int16 holds it until there are 32,767 of them."""
-        if len(self._procs) + 1 >= np.iinfo(self._mapcount.dtype).max:
+        """A frame is mapped at most once per region of a process (an anonymous one once
+        per process), so a mapcount never exceeds processes + regions ever made: int16
+        holds it until there are 32,767 of them."""
+        if len(self._procs) + len(self._vmas) + 1 >= np.iinfo(self._mapcount.dtype).max:
             self._mapcount = self._mapcount.astype(np.int32)
 
     def _objref(self, pfns):

@@ -2,10 +2,12 @@
 
 The facts are the ones measured on the live 6.18 kernel (issue 13, "Live facts"); the
 cow.c names are tools/testing/selftests/mm/cow.c's tests each case comes from."""
+import errno
+
 import numpy as np
 import pytest
 
-from cowlab import Kernel
+from cowlab import FAULT_KINDS, Kernel
 from cowlab.mm import invariants
 
 
@@ -389,3 +391,50 @@ def test_the_page_cache_outlives_its_mappings_and_forks_share_it():
         k.read_file("nope", 0)
     with pytest.raises(TypeError, match="file name"):
         k.mmap(k.spawn("q", 0), 1, file="")
+
+
+# ---------------------------------------------------------------- Dirty COW
+@pytest.mark.parametrize("rules, leaks", [("linux-4.8", True), ("linux", False),
+                                          ("linux-5.7", False)])
+def test_dirty_cow_writes_the_file_only_under_linux_4_8(rules, leaks):
+    """CVE-2016-5195: a /proc/PID/mem write to a read-only private file mapping, with a
+    MADV_DONTNEED between the COW break and the retry, lands in the page cache under
+    Linux 4.8; since the FOLL_COW fix (4.8.3) the retry breaks COW again."""
+    k = Kernel(ram_pages=16, rules=rules)
+    p = k.spawn("p", pages=0)
+    v = k.mmap(p, 1, file="passwd", writable=False)
+    k.read(p, v)
+    before = p.minor_faults
+    events = k.write(p, v, "root::0:0", force=True, dontneed_race=True)
+    assert k.read_file("passwd", 0) == ("root::0:0" if leaks else 0)
+    assert k.read(p, v) == "root::0:0" and not k.pte(p, v).writable
+    faults = sum(e.kind in FAULT_KINDS for e in events)       # a copy, then the retry's
+    assert p.minor_faults - before == faults == 2
+    assert ("Dirty COW" in events[-1].text) == leaks
+    assert invariants.check(k) == []
+
+
+def test_a_forced_write_alone_copies_and_leaves_the_pte_read_only():
+    k = Kernel(ram_pages=16, rules="linux-4.8")
+    p = k.spawn("p", pages=0)
+    v = k.mmap(p, 1, file="f", writable=False)
+    assert [e.kind for e in k.write(p, v, "x", force=True)] == ["cow_copy"]   # do_cow_fault
+    pte = k.pte(p, v)
+    assert not pte.writable and k.read(p, v) == "x" and k.read_file("f", 0) == 0
+    assert k.write(p, v, "y", force=True) == []                # its own page now
+    (e, *_) = k.write(p, v, "z")                               # a plain write: SIGSEGV
+    assert e.kind == "segv"
+
+
+def test_forced_writes_are_refused_where_the_kernel_refuses_them():
+    k = Kernel(ram_pages=16)
+    p = k.spawn("p", pages=1)
+    v = k.mmap(p, 1, shared=True, writable=False)
+    with pytest.raises(OSError) as e:
+        k.write(p, v, 1, force=True)                           # not a COW mapping
+    assert e.value.errno == errno.EFAULT
+    with pytest.raises(OSError) as e:
+        k.write(p, 99, 1, force=True)
+    assert e.value.errno == errno.EIO and p.alive
+    with pytest.raises(ValueError, match="force=True"):
+        k.write(p, 0, 1, dontneed_race=True)

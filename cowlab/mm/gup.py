@@ -1,4 +1,5 @@
-"""References that are not mappings (mm/gup.c, fs/splice.c): pipe buffers and pins.
+"""References that are not mappings (mm/gup.c, fs/splice.c): pipe buffers and pins;
+and forced writes (FOLL_FORCE: ptrace, /proc/PID/mem) with the Dirty COW race.
 
 `vmsplice` puts a process's pages into a pipe: the pipe holds a reference to each
 frame (get_user_pages, FOLL_GET) until it is closed, and reads what the frames hold.
@@ -8,11 +9,13 @@ leaves the PTE as it was), so the pinned page is the process's own. Both raise t
 frame's refcount and not its mapcount: the "linux" rule then copies where
 "linux-5.7" reused (the vmsplice leak).
 """
+import errno
+
 import numpy as np
 
-from .events import free_events, pages_str
-from .page_alloc import F_EXCL
-from .pgtable import F_COW, F_WRITE, NOT_PRESENT
+from .events import Event, free_events, pages_str
+from .page_alloc import F_EXCL, F_OBJREF
+from .pgtable import F_COW, F_WRITE, NOT_PRESENT, ZERO_PFN
 
 
 class Pipe:
@@ -66,6 +69,81 @@ class Gup:
     def unpin(self, pin):
         """Drop a pin: its references go; frames nobody else holds are freed."""
         return self._release(pin, Pin)
+
+    def _force_write(self, p, vpn, value, race):
+        """A FOLL_FORCE write (mm/gup.c): break COW into an anonymous copy that stays
+        read-only, then store into it. With race=True a MADV_DONTNEED zaps the copy
+        before the retry finds it. Linux 4.8 had dropped FOLL_WRITE after the COW
+        break, so the retry took the read fault's page-cache page and wrote the file
+        (CVE-2016-5195); since 4.8.3 the retry insists on a COW'ed page (FOLL_COW, and
+        today FAULT_FLAG_UNSHARE), so it breaks COW again."""
+        vma = self._vma_at(p, vpn)
+        if vma is None:
+            raise OSError(errno.EIO, f"VP{vpn} is in no region of {p.name}: a "
+                                     f"/proc/PID/mem write there fails with EIO")
+        if vma.writable:
+            if race:
+                raise ValueError("the Dirty COW race needs a read-only private mapping")
+            return self._handle_write(p, vpn, value)[0]
+        if vma.shared:
+            raise OSError(errno.EFAULT, f"VP{vpn} is a read-only MAP_SHARED page: "
+                                        f"FOLL_FORCE writes only copy-on-write mappings")
+        if race and vma.file is None:
+            raise ValueError("the Dirty COW race needs a private file mapping (mmap(..., "
+                             "file=name, writable=False)): its page cache is what leaks")
+        events = self._cow_break_ro(p, vpn, vma)
+        if race:
+            events += self._zap_events(p, vpn)
+            if self.rules == "linux-4.8":            # the retry forgot FOLL_WRITE
+                retry = self._fault(p, vpn, vma, False)
+                p.minor_faults += 1
+                pfn = int(p._pfn[vpn])
+                events += [e._replace(text=e.text + f"; the forced write's retry (FOLL_WRITE "
+                                      f"dropped) writes PF{pfn} itself: file {vma.file} "
+                                      f"changes (Dirty COW, CVE-2016-5195)") for e in retry]
+                self._set_dirty(pfn, self._code(value))
+                return events
+            events += self._cow_break_ro(p, vpn, vma)  # FOLL_COW: break COW again
+        self._set_dirty(int(p._pfn[vpn]), self._code(value))
+        return events
+
+    def _cow_break_ro(self, p, vpn, vma):
+        """The write fault a forced write takes: the page gets an anonymous copy of its
+        own (a copy, or a reuse of an exclusive one), mapped read-only like its region."""
+        pfn = int(p._pfn[vpn])
+        anon_own = pfn >= 0 and not self._fflags[pfn] & F_OBJREF and \
+            (self._fflags[pfn] & F_EXCL or self.refcount(pfn) == 1)
+        if anon_own and self.rules != "xv6":
+            return []                                   # already its own: no fault
+        if pfn == NOT_PRESENT:                          # one write fault: do_cow_fault
+            events = (self._do_cow_fault(p, vpn, vma) if vma.file is not None
+                      else self._do_anonymous_page(p, vpn, vma))
+            if events is None:
+                raise OSError(errno.ENOMEM, "no free frame for the forced write")
+            events = [e._replace(text=e.text.replace("map it writable", "keep it read-only "
+                                                     "(a forced write, FOLL_FORCE)"))
+                      for e in events]
+            freed = np.empty(0, np.int32)
+        else:
+            got = self._kalloc(1)
+            if not len(got):
+                raise OSError(errno.ENOMEM, "no free frame for the forced write's copy")
+            new = int(got[0])
+            if pfn >= 0:
+                self._content[new] = self._content[pfn]
+            self._map_new(p, vpn, new)
+            freed = self._put_pages(np.array([pfn])) if pfn >= 0 else np.empty(0, np.int32)
+            src = f"PF{pfn}" if pfn >= 0 else "the zero page"
+            events = [Event("cow_copy", p.pid, vpn, pfn if pfn >= 0 else ZERO_PFN, new,
+                            f"page fault: forced write (FOLL_FORCE) to read-only VP{vpn}: "
+                            f"copy {src} into new PF{new}, keep it read-only")]
+        p._flags[vpn] = (p._flags[vpn] & (0xFF ^ int(F_WRITE))) | F_COW   # the region is RO
+        p.minor_faults += 1
+        return events + free_events(p, freed, "the copy dropped the last reference")
+
+    def _zap_events(self, p, vpn):
+        """MADV_DONTNEED on one page, from another thread, mid-write."""
+        return free_events(p, self._zap(p, vpn, vpn + 1), "MADV_DONTNEED (the race) dropped it")
 
     # ------------------------------------------------------------------ helpers
     def _gup(self, p, vpn, pages, unshare):

@@ -37,7 +37,7 @@ KIND = {Fault.ZERO_MAP: "zero_map", Fault.ZERO_FILL: "zero_fill",
         Fault.FILE_READ: "file_read"}
 
 
-RULES = ("linux", "linux-5.7", "xv6")
+RULES = ("linux", "linux-5.7", "linux-4.8", "xv6")
 
 
 def can_reuse(rules, refs, exclusive, mapcount, anon=True):
@@ -45,8 +45,9 @@ def can_reuse(rules, refs, exclusive, mapcount, anon=True):
 
     - "linux" (5.19 on; do_wp_page, wp_can_reuse_anon_folio): yes if the page is
       PageAnonExclusive, else only if its refcount is 1 (no other mapping, pin, pipe);
-    - "linux-5.7" (through 5.8): yes if one PTE maps it (page_mapcount == 1), whoever
-      else holds a reference: the vmsplice leak, CVE-2020-29374;
+    - "linux-5.7" (through 5.8; "linux-4.8" too): yes if one PTE maps it
+      (page_mapcount == 1), whoever else holds a reference: the vmsplice leak,
+      CVE-2020-29374;
     - "xv6": never; every COW write copies.
 
     Only an anonymous page is ever reused: a page-cache page of a private file mapping
@@ -55,7 +56,7 @@ def can_reuse(rules, refs, exclusive, mapcount, anon=True):
     anon = np.asarray(anon, bool)
     if rules == "xv6":
         return np.zeros(np.shape(refs), bool)
-    if rules == "linux-5.7":
+    if rules in ("linux-5.7", "linux-4.8"):
         return anon & (np.asarray(mapcount) == 1)
     return anon & (np.asarray(exclusive, bool) | (np.asarray(refs) == 1))
 
@@ -95,11 +96,25 @@ def decide(write, pfn, flags, refs, in_region, writable, shared, in_object, rule
 class Faults:
     """Kernel methods: the one-page accesses and the fault handlers they call."""
 
-    def write(self, p, vpn, value=1):
-        """One store of `value` to vpn; returns the events it caused (none if no fault)."""
+    def write(self, p, vpn, value=1, force=False, dontneed_race=False):
+        """One store of `value` to vpn; returns the events it caused (none if no fault).
+
+        force=True writes as ptrace or /proc/PID/mem do (FOLL_FORCE): a read-only
+        private page gets its own anonymous copy, left read-only. dontneed_race=True
+        also runs a MADV_DONTNEED between that COW break and the retry: under
+        rules="linux-4.8" the write lands in the page cache (Dirty COW, CVE-2016-5195).
+        """
         p = self._proc(p)
         vpn = self._check_vpn(vpn)
-        events, _ = self._handle_write(p, vpn, value)
+        for flag, val in (("force", force), ("dontneed_race", dontneed_race)):
+            if not isinstance(val, (bool, np.bool_)):
+                raise TypeError(f"{flag} must be True or False, got {val!r}")
+        if dontneed_race and not force:
+            raise ValueError("dontneed_race=True races a forced write: pass force=True too")
+        if force:
+            events = self._force_write(p, vpn, value, bool(dontneed_race))
+        else:
+            events, _ = self._handle_write(p, vpn, value)
         self.events += events
         return events
 
@@ -354,7 +369,7 @@ class Faults:
             exclusive = bool(self._fflags[old] & F_EXCL)
             p._flags[vpn] = (p._flags[vpn] & NO_WC) | F_WRITE
             self._fflags[old] |= F_EXCL
-            if self.rules == "linux-5.7" and rc > 1:
+            if self.rules in ("linux-5.7", "linux-4.8") and rc > 1:
                 why = (f"PF{old} has one mapping (mapcount=1; rc={rc}, but Linux before "
                        f"5.8 counts only mappings)")
             elif exclusive and rc > 1:

@@ -7,6 +7,7 @@ import errno
 import numpy as np
 import pytest
 
+import cowlab
 from cowlab import FAULT_KINDS, Kernel
 from cowlab.mm import invariants
 
@@ -438,3 +439,18 @@ def test_forced_writes_are_refused_where_the_kernel_refuses_them():
     assert e.value.errno == errno.EIO and p.alive
     with pytest.raises(ValueError, match="force=True"):
         k.write(p, 0, 1, dontneed_race=True)
+
+
+@pytest.mark.parametrize("rules, rss", [("linux", 2048), ("linux-5.7", 4)])
+def test_a_write_to_the_huge_zero_page_allocates_a_whole_thp_today(rules, rss):
+    """On the 6.18 kernel here a write to a huge zero-page mapping gets a whole 2 MiB THP
+    (Rss 2048 kB, AnonHugePages 2048 kB); older kernels split it and took 4 KiB."""
+    k = Kernel(ram_pages=2048, rules=rules)
+    p = k.spawn("p", pages=0)
+    v = k.mmap(p, k.huge_pages, huge=True)
+    assert k.read(p, v + 5) == 0 and k.stats(p).rss == 0      # the huge zero page
+    (e,) = k.write(p, v + 5, 1)
+    assert e.kind == "zero_fill" and e.pfn == cowlab.ZERO_PFN
+    s = k.stats(p)
+    assert s.rss == rss and s.anon_huge == (2048 if rss == 2048 else 0)
+    assert k.read(p, v + 6) == 0 and invariants.check(k) == []

@@ -340,14 +340,20 @@ class Faults:
         was_zero = p._pfn[vpn] == ZERO_PFN
         source = "maps the zero page" if was_zero else "has no page yet"
         old = ZERO_PFN if was_zero else None
-        if vma.huge and not was_zero and np.all(p._pfn[self._chunk(vpn)] == NOT_PRESENT):
+        chunk = p._pfn[self._chunk(vpn)]
+        # a write to the huge zero page allocates a whole THP too in recent kernels (Dev
+        # Jain's "do not shatter hugezeropage on wp-fault", 2024; 6.18 here); older
+        # kernels split it and allocated 4 KiB
+        huge_zero = was_zero and self.rules == "linux" and np.all(chunk == ZERO_PFN)
+        if vma.huge and (huge_zero or (not was_zero and np.all(chunk == NOT_PRESENT))):
             got = self._kalloc(self.huge_pages)
             if len(got) == self.huge_pages:        # a whole 2 MiB page, mapped by one PMD
                 c = self._chunk(vpn)
                 self._map_new(p, c, got)
                 p._flags[c] |= F_HUGE
-                return [Event("zero_fill", p.pid, vpn, None, int(got[0]),
-                              f"page fault: huge VP{c.start}..VP{c.stop - 1} has no page yet; "
+                what = "maps the huge zero page" if huge_zero else "has no page yet"
+                return [Event("zero_fill", p.pid, vpn, old, int(got[0]),
+                              f"page fault: huge VP{c.start}..VP{c.stop - 1} {what}; "
                               f"allocate a zeroed 2 MiB page PF{got[0]}..PF{got[-1]}")]
             self._put_back(got)                    # THP allocation failed: fall back to 4 KiB
         got = self._kalloc(1)

@@ -454,3 +454,40 @@ def test_a_write_to_the_huge_zero_page_allocates_a_whole_thp_today(rules, rss):
     s = k.stats(p)
     assert s.rss == rss and s.anon_huge == (2048 if rss == 2048 else 0)
     assert k.read(p, v + 6) == 0 and invariants.check(k) == []
+
+
+# ---------------------------------------------------------------- KSM
+@pytest.mark.parametrize("bulk", [False, True])
+def test_fact6_ksm_merges_identical_pages_and_a_write_always_copies(bulk):
+    """Live fact 6: two identical pages merge (mapcount 2); writing either copies, even
+    the second at mapcount 1: a KSM page is never reused."""
+    k = Kernel(ram_pages=16)
+    p = k.spawn("p", pages=3)
+    k.write_many(p, [0, 1], "same")
+    k.write(p, 2, "other")
+    k.madvise(p, 0, 3, "mergeable")
+    assert [e.kind for e in k.ksm_scan()] == ["free"]
+    assert k.pte(p, 0).pfn == k.pte(p, 1).pfn != k.pte(p, 2).pfn
+    ksm = k.pte(p, 0).pfn
+    assert k.mapcount(ksm) == 2 and not k.pte(p, 0).writable
+    if bulk:
+        assert k.write_many(p, [0, 1], "new") == {"cow_copy": 2, "free": 1}
+    else:
+        assert k.write(p, 0, "a")[0].kind == "cow_copy"
+        assert k.mapcount(ksm) == 1
+        (e, free) = k.write(p, 1, "b")                  # mapcount 1, and still a copy
+        assert e.kind == "cow_copy" and "KSM" in e.text and free.kind == "free"
+    assert k.read(p, 2) == "other" and invariants.check(k) == []
+
+
+def test_ksm_leaves_pinned_shared_and_unmarked_pages_alone():
+    k = Kernel(ram_pages=16)
+    p = k.spawn("p", pages=3)
+    k.write_many(p, [0, 1, 2], "same")
+    k.madvise(p, 0, 2, "mergeable")                     # VP2 not marked
+    pipe = k.vmsplice(p, 1)                             # VP1 has another reference
+    assert k.ksm_scan() == [] and len({k.pte(p, v).pfn for v in range(3)}) == 3
+    k.close(pipe)
+    v = k.mmap(p, 1, shared=True)
+    with pytest.raises(ValueError, match="private anonymous"):
+        k.madvise(p, v, 1, "mergeable")

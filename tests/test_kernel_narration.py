@@ -15,7 +15,7 @@ def faults_so_far(k):
 
 def random_call(k, rng):
     """One random call (fork, write, read, write_many, shared or private mmap, exec, exit,
-    spawn, munmap, MADV_DONTNEED, mprotect) -> (what, the call's return value)."""
+    spawn, munmap, MADV_DONTNEED, mprotect, KSM) -> (what, the call's return value)."""
     live = k.live()
     if not live or rng.random() < 0.05:
         return "spawn", k.spawn(f"p{rng.integers(3)}", int(rng.integers(0, 5)))
@@ -47,6 +47,12 @@ def random_call(k, rng):
             return "munmap", k.munmap(p, at, n)
         if which < 0.6:
             return "dontneed", k.madvise(p, at, n, "dontneed")
+        if which < 0.75:
+            try:
+                k.madvise(p, at, n, "mergeable")
+            except ValueError:                     # shared or file-backed: refused
+                pass
+            return "ksm", k.ksm_scan()
         return "mprotect", k.mprotect(p, at, n, "r" if rng.random() < 0.5 else "rw")
     return "exit", k.exit(p)
 

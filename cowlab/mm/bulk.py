@@ -13,7 +13,7 @@ import numpy as np
 
 from .events import BULK_KINDS, summarise
 from .memory import Fault, NO_WC, decide
-from .page_alloc import F_DIRTY, F_EXCL, F_OBJREF
+from .page_alloc import F_DIRTY, F_EXCL, F_KSM, F_OBJREF, NOT_ANON
 from .pgtable import F_WRITE, MAX_VPN
 
 def _is_int(x):
@@ -129,9 +129,10 @@ class Bulk:
             refs = mapcount + (fflags & F_OBJREF) + self._extra[frame]
             flags = p._flags[u]
             fault = decide(True, pfn, flags, refs, True, True, False, False, self.rules,
-                           (fflags & F_EXCL) != 0, mapcount, False, (fflags & F_OBJREF) == 0)
+                           (fflags & F_EXCL) != 0, mapcount, False, (fflags & NOT_ANON) == 0)
             copy = fault == Fault.COW_COPY
-            if np.any(fault == Fault.SEGV) or np.any(copy & (mapcount == 1)):
+            if np.any(fault == Fault.SEGV) or np.any(copy & (mapcount == 1)) or \
+                    np.any(copy & ((fflags & F_KSM) != 0)):   # a KSM frame repeats in p
                 for v in rest[:stop]:           # rare: frees inside the batch; go in order
                     one(v)
                     if not p.alive:

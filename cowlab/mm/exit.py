@@ -12,7 +12,7 @@ from .pgtable import F_HUGE, MADVISED, MAX_SPAN, NOT_PRESENT, PFN_DTYPE, clear_m
 
 NOT_OBJREF = 0xFF ^ int(F_OBJREF)
 NOT_HUGE = clear_mask(F_HUGE)
-MADVISED_ONLY = int(MADVISED)   # what survives a zap: the madvise bits
+MADVISED_ONLY = int(MADVISED) | 32   # what survives a zap: the madvise bits (MERGEABLE too)
 
 
 class Exit:

@@ -166,7 +166,7 @@ class Fork:
                 got = pf if everything else pf[m]
                 copied += len(got) + int(np.count_nonzero(pf == ZERO_PFN))
                 idx = as_index(got)
-                if self._files and not isinstance(idx, slice):
+                if (self._files or self._ksm_merged) and not isinstance(idx, slice):
                     np.add.at(self._mapcount, idx, 1)    # a file mapped twice: repeats
                 else:
                     self._mapcount[idx] += 1

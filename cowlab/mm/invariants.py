@@ -5,7 +5,7 @@ it after random call sequences, and a teacher can run it after poking the model.
 """
 import numpy as np
 
-from .page_alloc import F_EXCL, F_OBJREF
+from .page_alloc import F_EXCL, F_OBJREF, NOT_ANON
 from .pgtable import F_COW, F_WRITE
 
 def check(k):
@@ -15,7 +15,7 @@ def check(k):
     shared_table = k._vma_table("shared")
     for p in k.live():
         real = p._pfn[p._pfn >= 0]
-        anon = real[(k._fflags[real] & F_OBJREF) == 0]   # a file may be mapped twice
+        anon = real[(k._fflags[real] & NOT_ANON) == 0]   # a file or KSM page may repeat
         if len(np.unique(anon)) != len(anon):
             bad.append(f"{p.name} (pid {p.pid}) maps one anonymous frame at two vpns")
         np.add.at(ptes, real, 1)

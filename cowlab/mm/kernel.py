@@ -4,7 +4,7 @@ Each concept lives in its own module, named as Linux names it (read them in this
 order): page_alloc (frames, refcounts), pgtable (PTEs), mmap (regions, munmap),
 mprotect, memory (the page fault: one `decide`, then the handlers), bulk (the same
 faults for many pages at once), fork (copy_page_range), exit (exec, exit, teardown,
-zap), gup (pipes and pins), oom_kill, commit (overcommit accounting), proc (what /proc shows), events
+zap), gup (pipes, pins, forced writes), ksm, oom_kill, commit (overcommit accounting), proc (what /proc shows), events
 (narration), invariants.
 """
 import errno
@@ -15,6 +15,7 @@ from .events import Event
 from .exit import Exit
 from .fork import Fork
 from .gup import Gup
+from .ksm import Ksm
 from .memory import RULES, Faults
 from .mmap import Mappings
 from .mprotect import Mprotect
@@ -46,7 +47,7 @@ def _clone(value):
     return value
 
 
-class Kernel(Frames, Mappings, Mprotect, Faults, Bulk, Fork, Exit, Gup, OomKiller,
+class Kernel(Frames, Mappings, Mprotect, Faults, Bulk, Fork, Exit, Gup, Ksm, OomKiller,
              ProcView):
     """A Linux-like memory manager, small enough to read and fast enough to scale.
 
@@ -100,6 +101,7 @@ class Kernel(Frames, Mappings, Mprotect, Faults, Bulk, Fork, Exit, Gup, OomKille
         self._refs_held = []        # pipe or pin id -> frames it holds (None once released)
         self._refs_pin = []         # pipe or pin id -> True for a pin
         self._npins = 0             # pinned frame references in all (fork's early COW)
+        self._ksm_merged = False    # KSM has merged pages: a frame may repeat in a process
         self.events = []
         self._owner = object()      # tells this kernel's snapshots from another's
 

@@ -11,7 +11,7 @@ import enum
 import numpy as np
 
 from .events import Event, free_events
-from .page_alloc import F_DIRTY, F_EXCL, F_OBJREF
+from .page_alloc import F_DIRTY, F_EXCL, F_KSM, F_OBJREF, NOT_ANON
 from .pgtable import F_COW, F_HUGE, F_WRITE, NOT_PRESENT, ZERO_PFN, clear_mask
 NO_WC = clear_mask(F_WRITE | F_COW)
 
@@ -139,7 +139,7 @@ class Faults:
         refs = self.refcount(pfn) if pfn >= 0 else 0
         exclusive = pfn >= 0 and bool(self._fflags[pfn] & F_EXCL)
         mapcount = int(self._mapcount[pfn]) if pfn >= 0 else 0
-        anon = pfn >= 0 and not self._fflags[pfn] & F_OBJREF
+        anon = pfn >= 0 and not self._fflags[pfn] & NOT_ANON
         private_file = vma.file is not None and not vma.shared
         return Fault(int(decide(write, pfn, int(p._flags[vpn]), refs, True, vma.writable,
                                 vma.shared, in_object, self.rules, exclusive, mapcount,
@@ -371,6 +371,7 @@ class Faults:
             return self._do_huge_pmd_wp_page(p, vpn)
         old = int(p._pfn[vpn])
         rc, mc = self.refcount(old), int(self._mapcount[old])
+        ksm = bool(self._fflags[old] & F_KSM)
         if reuse:
             exclusive = bool(self._fflags[old] & F_EXCL)
             p._flags[vpn] = (p._flags[vpn] & NO_WC) | F_WRITE
@@ -392,7 +393,8 @@ class Faults:
         self._content[new] = self._content[old]
         self._map_new(p, vpn, new)
         freed = self._put_pages(np.array([old]))
-        why = ("is read-only and shared" if rc > 1 else
+        why = ("is a KSM page (never reused)" if ksm else
+               "is read-only and shared" if rc > 1 else
                "is COW (xv6 rules always copy)" if self.rules == "xv6" else "is COW")
         counts = f"rc={rc}" if rc == mc else f"rc={rc}, mapcount={mc}"
         ev = [Event("cow_copy", p.pid, vpn, old, new,

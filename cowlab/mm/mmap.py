@@ -10,14 +10,14 @@ import numpy as np
 
 from . import commit
 from .events import free_events, pages_str
-from .pgtable import (MAX_SPAN, F_DONTFORK, F_WIPEONFORK, MADVISED, NOT_PRESENT, PFN_DTYPE, clear_mask,
+from .pgtable import (MAX_SPAN, F_DONTFORK, F_MERGEABLE, F_WIPEONFORK, MADVISED, NOT_PRESENT, PFN_DTYPE, clear_mask,
                       vma_dtype)
 Region = namedtuple("Region", "start pages shared huge")
 Region.__doc__ = "A mapped range of virtual pages (a VMA): start vpn, length in pages."
 _Vma = namedtuple("_Vma", "start shared huge writable obj acct file")
 _Vma.__doc__ = ("A region's properties; `start` is the vpn its object offset counts from, "
                 "`acct` whether it is charged to Committed_AS (VM_ACCOUNT).")
-ADVICE = ("dontfork", "wipeonfork", "dofork", "keeponfork", "dontneed")
+ADVICE = ("dontfork", "wipeonfork", "dofork", "keeponfork", "dontneed", "mergeable")
 
 
 class Mappings:
@@ -186,6 +186,13 @@ class Mappings:
         if advice == "wipeonfork" and np.any(self._vma_table("shared")[p._vma[vpn:end]]):
             raise ValueError("wipeonfork applies to private mappings only (Linux says EINVAL "
                              "for MAP_SHARED); use dontfork to keep a shared range from a child")
+        if advice == "mergeable":                 # MADV_MERGEABLE: k.ksm_scan() merges
+            if np.any(self._vma_table("shared")[p._vma[vpn:end]] |
+                      self._vma_table("file")[p._vma[vpn:end]]):
+                raise ValueError("KSM merges private anonymous memory only; madvise a "
+                                 "private anonymous range")
+            p._flags[vpn:end] |= F_MERGEABLE
+            return []
         if advice == "dontneed":
             freed = self._zap(p, vpn, end)
             events = free_events(p, freed, "MADV_DONTNEED dropped it")

@@ -20,10 +20,12 @@ class FrameFlags(enum.IntFlag):
     OBJREF = 1    # a MAP_SHARED region's object holds a reference to this frame
     DIRTY = 2     # written since it was allocated (smaps' *_Dirty)
     ANON_EXCLUSIVE = 4   # PageAnonExclusive (Linux 5.19): one process owns this anonymous page
+    KSM = 8              # merged by KSM: write-protected, shared, never reused
 
 
-F_OBJREF, F_DIRTY, F_EXCL = (np.uint8(f) for f in (FrameFlags.OBJREF, FrameFlags.DIRTY,
-                                                   FrameFlags.ANON_EXCLUSIVE))
+F_OBJREF, F_DIRTY, F_EXCL, F_KSM = (np.uint8(f) for f in (
+    FrameFlags.OBJREF, FrameFlags.DIRTY, FrameFlags.ANON_EXCLUSIVE, FrameFlags.KSM))
+NOT_ANON = F_OBJREF | F_KSM      # frames a write fault never reuses
 NOT_EXCL = np.uint8(0xFF ^ int(FrameFlags.ANON_EXCLUSIVE))
 
 

@@ -23,7 +23,7 @@ def check(k):
         if np.any(w & cow):
             bad.append(f"{p.name} (pid {p.pid}) has a PTE both writable and COW")
         private_w = (p._pfn >= 0) & w & ~shared_table[p._vma]
-        if np.any(k.refcounts()[p._pfn[private_w]] != 1):
+        if np.any(k._mapcount[p._pfn[private_w]] != 1):      # pins may hold it too
             bad.append(f"{p.name} (pid {p.pid}) writes a private frame someone else maps")
         if not np.all(k._fflags[p._pfn[private_w]] & F_EXCL):
             bad.append(f"{p.name} (pid {p.pid}) writes a private page that is not exclusive")

@@ -491,3 +491,13 @@ def test_ksm_leaves_pinned_shared_and_unmarked_pages_alone():
     v = k.mmap(p, 1, shared=True)
     with pytest.raises(ValueError, match="private anonymous"):
         k.madvise(p, v, 1, "mergeable")
+
+
+def test_describe_shows_the_mapcount_where_it_differs_from_the_refcount():
+    from cowlab import describe
+    k = Kernel(ram_pages=16)
+    p = k.spawn("p", pages=2)
+    pin = k.pin(p, 0)
+    assert "frames: PF0 rc=2 (mapcount 1), PF1 rc=1;" in describe.state(k)
+    k.unpin(pin)
+    assert "frames: PF0 rc=1, PF1 rc=1;" in describe.state(k)

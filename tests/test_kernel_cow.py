@@ -501,3 +501,17 @@ def test_describe_shows_the_mapcount_where_it_differs_from_the_refcount():
     assert "frames: PF0 rc=2 (mapcount 1), PF1 rc=1;" in describe.state(k)
     k.unpin(pin)
     assert "frames: PF0 rc=1, PF1 rc=1;" in describe.state(k)
+
+
+def test_restore_undoes_pins_and_a_pipe_made_after_the_snapshot_is_refused():
+    k = Kernel(ram_pages=16)
+    p = k.spawn("p", pages=1)
+    snap = k.snapshot()
+    pipe = k.vmsplice(p, 0)
+    assert k.refcount(0) == 2
+    k.restore(snap)
+    assert k.refcount(0) == 1 and repr(pipe) == "<cowlab pipe: released>"
+    with pytest.raises(ValueError, match="restored"):
+        k.close(pipe)
+    with pytest.raises(ValueError, match="undone"):
+        pipe.read()

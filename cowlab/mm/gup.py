@@ -29,7 +29,8 @@ class Pipe:
         return [self._kernel.content(f) for f in self._kernel._held(self)]
 
     def _size(self):
-        held = self._kernel._refs_held[self._index]
+        all_held = self._kernel._refs_held
+        held = all_held[self._index] if self._index < len(all_held) else None
         return "released" if held is None else pages_str(len(held))
 
     def __repr__(self):
@@ -184,12 +185,17 @@ class Gup:
         return len(self._refs_held) - 1
 
     def _held(self, holder):
+        if holder._index >= len(self._refs_held) or self._refs_held[holder._index] is None:
+            raise ValueError(f"{holder!r} was released (or undone by a restore)")
         return [int(f) for f in self._refs_held[holder._index]]
 
     def _release(self, holder, kind):
         if type(holder) is not kind or holder._kernel is not self:
             raise TypeError(f"expected a {kind.__name__.lower()} of this kernel "
                             f"(from k.{'vmsplice' if kind is Pipe else 'pin'}), got {holder!r}")
+        if holder._index >= len(self._refs_held):
+            raise ValueError(f"{holder!r} was made after the snapshot this kernel was "
+                             f"restored to: it no longer exists")
         frames = self._refs_held[holder._index]
         if frames is None:
             raise ValueError(f"{holder!r} was already released")

@@ -14,7 +14,7 @@ import errno
 import numpy as np
 
 from .events import Event, free_events, pages_str
-from .page_alloc import F_EXCL, F_OBJREF
+from .page_alloc import F_EXCL, NOT_ANON
 from .pgtable import F_COW, F_WRITE, NOT_PRESENT, ZERO_PFN
 
 
@@ -97,6 +97,8 @@ class Gup:
             events += self._zap_events(p, vpn)
             if self.rules == "linux-4.8":            # the retry forgot FOLL_WRITE
                 retry = self._fault(p, vpn, vma, False)
+                if retry is None:
+                    raise OSError(errno.ENOMEM, "no free frame for the forced write's retry")
                 p.minor_faults += 1
                 pfn = int(p._pfn[vpn])
                 events += [e._replace(text=e.text + f"; the forced write's retry (FOLL_WRITE "
@@ -112,7 +114,7 @@ class Gup:
         """The write fault a forced write takes: the page gets an anonymous copy of its
         own (a copy, or a reuse of an exclusive one), mapped read-only like its region."""
         pfn = int(p._pfn[vpn])
-        anon_own = pfn >= 0 and not self._fflags[pfn] & F_OBJREF and \
+        anon_own = pfn >= 0 and not self._fflags[pfn] & NOT_ANON and \
             (self._fflags[pfn] & F_EXCL or self.refcount(pfn) == 1)
         if anon_own and self.rules != "xv6":
             return []                                   # already its own: no fault

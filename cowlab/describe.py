@@ -86,23 +86,26 @@ def page_table(k, p, max_rows=MAX_ROWS):
 
 def frames(k, max_rows=None):
     """'PF0 rc=2, PF3 rc=1': every frame in use; past MAX_ROWS frames, by runs of one
-    refcount ('PF3..PF5 rc=1 (3 frames)')."""
+    refcount ('PF3..PF5 rc=1 (3 frames)'). Where pins, pipes or a shared object hold a
+    frame too, its mapcount follows: 'PF3 rc=2 (mapcount 1)'."""
     rc = k.refcounts()
+    mc = k.mapcounts()
     used = np.flatnonzero(rc > 0)
     if not len(used):
         return "none in use"
     step = np.ones(len(used), bool)
     step[1:] = (used[1:] != used[:-1] + 1) | (rc[used[1:]] != rc[used[:-1]]) | \
-        (len(used) <= MAX_ROWS)
+        (mc[used[1:]] != mc[used[:-1]]) | (len(used) <= MAX_ROWS)
     starts = np.flatnonzero(step)
     ends = np.append(starts[1:], len(used)) - 1
     words = []
     for s, e in zip(starts, ends):
         a, b = int(used[s]), int(used[e])
+        counts = f"rc={int(rc[a])}" + (f" (mapcount {int(mc[a])})" if mc[a] != rc[a] else "")
         if a == b:
-            words.append(f"PF{a} rc={int(rc[a])}")
+            words.append(f"PF{a} {counts}")
         else:
-            words.append(f"PF{a}..PF{b} rc={int(rc[a])} ({plural(b - a + 1, 'frame')})")
+            words.append(f"PF{a}..PF{b} {counts} ({plural(b - a + 1, 'frame')})")
     if max_rows is not None and len(words) > max_rows:
         words = words[:max_rows] + [f"... and {plural(len(words) - max_rows, 'more row')}"]
     return ", ".join(words)

@@ -16,6 +16,7 @@ import sys
 import textwrap
 
 from . import describe
+from .mm.memory import RULES
 from .scenario import BUILTIN, Scenario, ScenarioError
 
 QUESTION = ("For each step, predict: which page faults happen (none, a COW copy into a new "
@@ -33,7 +34,7 @@ def parser():
                "  spawn NAME PAGES | fork PARENT CHILD | write NAME VPN|A..B [VALUE]\n"
                "  read NAME VPN|A..B | exec NAME [PAGES] | exit NAME\n"
                "  mmap NAME PAGES [shared] [populate] [huge] | madvise NAME VPN PAGES dontfork\n"
-               "  settings first: ram N, rules linux|xv6, overcommit 0|1|2\n"
+               "  settings first: ram N, rules linux|linux-5.7|xv6, overcommit 0|1|2\n"
                f"built-in scenarios for -A: {', '.join(BUILTIN)}\n"
                "see docs/scenarios.md")
     p.add_argument("-s", "--seed", type=int, default=0, help="random seed (default 0)")
@@ -41,8 +42,9 @@ def parser():
                    help="steps in a random scenario, spawn and fork included (default 6)")
     p.add_argument("--ram", type=int, default=None,
                    help="frames of RAM (default 16, or the scenario's 'ram' setting)")
-    p.add_argument("--rules", choices=("linux", "xv6"), default=None,
-                   help="linux: the last sharer reuses its frame; xv6: always copy")
+    p.add_argument("--rules", choices=RULES, default=None,
+                   help="linux: an exclusive page or the last reference reuses its frame; "
+                        "linux-5.7: the last mapping does (the vmsplice leak); xv6: always copy")
     p.add_argument("-A", "--actions", metavar="SCENARIO", default=None,
                    help="run this scenario (text, or a built-in name such as SEED)")
     p.add_argument("-c", "--compute", action="store_true", help="print the answers")

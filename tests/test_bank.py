@@ -172,6 +172,12 @@ def test_misconceptions_get_their_own_hint():
 
 # -- independent oracles: closed forms worked out by hand ---------------------------------
 
+def _reserves(ram_pages):
+    """Linux's boot-time admin and user reserves for this much RAM, in 4 KiB pages."""
+    kb = ram_pages * 4
+    return min(kb // 32, 8192) // 4, min(kb // 32, 131072) // 4
+
+
 def oracle(assignment, qid, p):
     if (assignment, qid) == ("01-fork", "q1"):
         return p["ram"] - p["other"] - p["pages"]
@@ -195,14 +201,22 @@ def oracle(assignment, qid, p):
     if (assignment, qid) == ("05-overcommit", "q2"):
         return (p["pages"] * (1 + p["forks"]) + p["shared"]) * 4
     if (assignment, qid) == ("05-overcommit", "q4"):
-        return p["ram"] * p["ratio"] // 100 + p["swap"] - p["pages"]
+        # mm/util.c __vm_enough_memory: granted while committed + request < CommitLimit
+        # - admin reserve - min(total_vm / 32, user reserve) (reserves: RAM/32 at boot)
+        admin, user = _reserves(p["ram"])
+        limit = p["ram"] * p["ratio"] // 100 + p["swap"] - admin - min(p["pages"] // 32, user)
+        return limit - p["pages"] - 1
     if (assignment, qid) == ("06-redis", "q1"):
         first, last = p["first"], p["first"] + p["count"] - 1
         return last // p["per_page"] - first // p["per_page"] + 1
     if (assignment, qid) == ("06-redis", "q5"):
         return len({key // 512 for key in p["keys"]}) * 512 * 4
     if (assignment, qid) == ("06-redis", "q6"):
-        return (p["ram"] * p["ratio"] // 100 + p["swap"] - p["other"]) // 2
+        admin, user = _reserves(p["ram"])
+        limit = p["ram"] * p["ratio"] // 100 + p["swap"] - admin
+        return max(r for r in range(p["ram"] - p["other"] + 1)         # spawn, then fork
+                   if r == 0 or (p["other"] + r < limit
+                                 and p["other"] + 2 * r < limit - min(r // 32, user)))
     raise KeyError
 
 

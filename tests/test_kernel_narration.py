@@ -9,13 +9,17 @@ from cowlab import FAULT_KINDS, Kernel, ZERO_PFN
 from cowlab.mm import invariants
 
 
+HOLDERS = {}          # id(kernel) -> pipes and pins a random sequence holds
+
+
 def faults_so_far(k):
     return sum(p.minor_faults for p in k.processes)
 
 
 def random_call(k, rng):
     """One random call (fork, write, read, write_many, shared or private mmap, exec, exit,
-    spawn, munmap, MADV_DONTNEED, mprotect) -> (what, the call's return value)."""
+    spawn, munmap, MADV_DONTNEED, mprotect, KSM, vmsplice, pin, their release, forced
+    writes) -> (what, the call's return value)."""
     live = k.live()
     if not live or rng.random() < 0.05:
         return "spawn", k.spawn(f"p{rng.integers(3)}", int(rng.integers(0, 5)))
@@ -32,8 +36,9 @@ def random_call(k, rng):
         vpns = rng.integers(0, p.span + 2, size=int(rng.integers(1, 8)))
         return "write_many", k.write_many(p, vpns, 7)
     if r < 0.88:
+        file = f"f{rng.integers(2)}" if rng.random() < 0.3 else None
         return "mmap", k.mmap(p, int(rng.integers(1, 4)), shared=bool(rng.random() < 0.7),
-                              populate=bool(rng.random() < 0.3))
+                              populate=bool(rng.random() < 0.3), file=file)
     if r < 0.91:
         return "exec", k.exec(p, int(rng.integers(0, 3)))
     regions = k.regions(p)
@@ -46,6 +51,26 @@ def random_call(k, rng):
             return "munmap", k.munmap(p, at, n)
         if which < 0.6:
             return "dontneed", k.madvise(p, at, n, "dontneed")
+        if which < 0.75:
+            try:
+                k.madvise(p, at, n, "mergeable")
+            except ValueError:                     # shared or file-backed: refused
+                pass
+            return "ksm", k.ksm_scan()
+        if which < 0.85:
+            try:
+                held = (k.pin if rng.random() < 0.5 else k.vmsplice)(p, at, n)
+            except (ValueError, OSError):          # read-only, or no frame left
+                return "gup", None
+            HOLDERS.setdefault(id(k), []).append(held)
+            return "gup", held
+        if which < 0.92 and HOLDERS.get(id(k)):
+            held = HOLDERS[id(k)].pop(int(rng.integers(len(HOLDERS[id(k)]))))
+            return "release", (k.unpin if type(held).__name__ == "Pin" else k.close)(held)
+        try:
+            return "force", k.write(p, at, 9, force=True)
+        except OSError:                            # read-only shared: EFAULT
+            return "force", None
         return "mprotect", k.mprotect(p, at, n, "r" if rng.random() < 0.5 else "rw")
     return "exit", k.exit(p)
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from .events import BULK_KINDS, summarise
 from .memory import Fault, NO_WC, decide
-from .page_alloc import F_DIRTY, F_EXCL, F_OBJREF
+from .page_alloc import F_DIRTY, F_EXCL, F_KSM, F_OBJREF, NOT_ANON
 from .pgtable import F_WRITE, MAX_VPN
 
 def _is_int(x):
@@ -91,7 +91,6 @@ class Bulk:
         page needs care (shared, huge, read-only, xv6 copies that free frames).
         """
         events, counts, pos = [], Counter(), 0
-        linux = self.rules == "linux"
 
         def one(vpn):
             for e in self._handle_write(p, int(vpn), value)[0]:
@@ -100,7 +99,8 @@ class Bulk:
                 else:
                     events.append(e)
 
-        special = self._vma_table("shared") | self._vma_table("huge") | ~self._vma_table("writable")
+        special = (self._vma_table("shared") | self._vma_table("huge") |
+                   ~self._vma_table("writable") | self._vma_table("file"))
         while pos < len(seq) and p.alive:
             rest = seq[pos:]
             if rest.max() < p.span:
@@ -125,12 +125,14 @@ class Bulk:
             pfn = p._pfn[u]
             frame = np.maximum(pfn, 0)
             fflags = self._fflags[frame]
-            refs = self._mapcount[frame] + (fflags & F_OBJREF)
+            mapcount = self._mapcount[frame]
+            refs = mapcount + (fflags & F_OBJREF) + self._extra[frame]
             flags = p._flags[u]
-            fault = decide(True, pfn, flags, refs, True, True, False, False, linux,
-                           (fflags & F_EXCL) != 0)
+            fault = decide(True, pfn, flags, refs, True, True, False, False, self.rules,
+                           (fflags & F_EXCL) != 0, mapcount, False, (fflags & NOT_ANON) == 0)
             copy = fault == Fault.COW_COPY
-            if np.any(fault == Fault.SEGV) or (not linux and np.any(copy & (refs == 1))):
+            if np.any(fault == Fault.SEGV) or np.any(copy & (mapcount == 1)) or \
+                    np.any(copy & ((fflags & F_KSM) != 0)):   # a KSM frame repeats in p
                 for v in rest[:stop]:           # rare: frees inside the batch; go in order
                     one(v)
                     if not p.alive:

@@ -14,21 +14,22 @@ existing frame it now maps: PF of a COW page, ZERO_PFN, the shared object's fram
 None if there was none) and `new_pfn` a frame the fault allocated (None if none)."""
 
 # The faults: what a page fault can do (see docs/kernel-internals.md).
-FAULT_KINDS = ("cow_copy", "cow_reuse", "zero_fill", "zero_map", "shared_map")
+FAULT_KINDS = ("cow_copy", "cow_reuse", "zero_fill", "zero_map", "shared_map", "file_read")
 # Faults that end a process, and the kernel's other answers to a call.
 KILL_KINDS = ("segv", "oom_kill")
 LIFECYCLE_KINDS = ("fork", "exec", "exit")
 EVENT_KINDS = ("fork", "cow_copy", "cow_reuse", "zero_fill", "zero_map", "shared_map",
-               "free", "exec", "exit", "segv", "enomem", "oom_kill")
+               "file_read", "free", "exec", "exit", "segv", "enomem", "oom_kill")
 # Kinds a bulk call (write_many, populate) counts per page and logs as one summary.
-BULK_KINDS = ("cow_copy", "cow_reuse", "zero_fill", "shared_map")
+BULK_KINDS = ("cow_copy", "cow_reuse", "zero_fill", "shared_map", "file_read")
 BULK_WORDS = {"cow_copy": ("page copied", "pages copied", "COW faults on shared frames"),
               "cow_reuse": ("COW page made", "COW pages made",
                             "writable in place (last reference, no copy)"),
               "zero_fill": ("zeroed frame allocated", "zeroed frames allocated",
                             "first touch, nothing to copy"),
               "shared_map": ("shared page mapped", "shared pages mapped",
-                             "already in the shared object")}
+                             "already in the shared object"),
+              "file_read": ("file page read", "file pages read", "into the page cache")}
 SUMMARY_LIMIT = 8    # bulk calls that free more frames log one summary `free` event
 
 
@@ -75,11 +76,13 @@ class FrameSet:
 
 
 def free_events(p, freed, why):
-    """One `free` event per frame, or one summary when many go at once."""
+    """One `free` event per frame, or one summary when many go at once (p None: no
+    process did it, e.g. a pipe closed)."""
+    pid = None if p is None else p.pid
     if len(freed) > SUMMARY_LIMIT:
-        return [Event("free", p.pid, None, None, None,
+        return [Event("free", pid, None, None, None,
                       f"{why}: {plural(len(freed), 'frame')} freed (their last reference is gone)")]
-    return [Event("free", p.pid, None, int(f), None,
+    return [Event("free", pid, None, int(f), None,
                   f"PF{f} freed: its last reference is gone ({why})") for f in freed]
 
 

@@ -12,7 +12,7 @@ from .pgtable import F_HUGE, MADVISED, MAX_SPAN, NOT_PRESENT, PFN_DTYPE, clear_m
 
 NOT_OBJREF = 0xFF ^ int(F_OBJREF)
 NOT_HUGE = clear_mask(F_HUGE)
-MADVISED_ONLY = int(MADVISED)   # what survives a zap: the madvise bits
+MADVISED_ONLY = int(MADVISED) | 32   # what survives a zap: the madvise bits (MERGEABLE too)
 
 
 class Exit:
@@ -59,7 +59,7 @@ class Exit:
     def _teardown(self, p, why):
         """Drop every mapping of p (exit, exec, a fatal signal); free what nobody else uses."""
         freed = [self._put_pages(p._pfn[p._pfn >= 0])]
-        objs = {self._vmas[i].obj for i in self._ids_in(p._vma) if self._vmas[i].shared}
+        objs = {self._vmas[i].obj for i in self._ids_in(p._vma)} - {None}
         for obj in sorted(objs):
             freed.append(self._drop_object_user(obj))
         p._clear()
@@ -69,12 +69,12 @@ class Exit:
         """One process less maps a shared object; the last one takes the object (and the
         frames only it held) with it. -> the frames freed."""
         self._obj_users[obj] -= 1
-        if self._obj_users[obj]:
+        if self._obj_users[obj] or self._obj_file[obj] is not None:   # page cache stays
             return np.empty(0, PFN_DTYPE)
         held = self._obj_pages[obj]
         held = held[held >= 0]
         self._fflags[held] &= NOT_OBJREF
-        dead = held[self._mapcount[held] == 0]
+        dead = held[self._refs(held) == 0]
         self._kfree(dead)
         self._obj_charge[obj] = 0
         return dead

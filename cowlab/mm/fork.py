@@ -12,7 +12,7 @@ import numpy as np
 from . import commit
 from .bulk import as_index
 from .events import Event, FrameSet, plural
-from .page_alloc import NOT_EXCL
+from .page_alloc import F_DIRTY, F_EXCL, NOT_EXCL
 from .pgtable import (F_COW, F_DONTFORK, F_WIPEONFORK, F_WRITE, MADVISED, MAX_SPAN,
                       NOT_PRESENT, PTE_BITS, ZERO_PFN, Process, clear_mask)
 
@@ -71,20 +71,61 @@ class Fork:
                 if why:
                     raise self._refuse(p, f"fork of {p.name} (pid {p.pid})", why)
                 charge += e - s
+        early = self._early_cow_vpns(p, runs)
+        if len(early) > self._nfree:
+            raise self._refuse(p, f"fork of {p.name} (pid {p.pid})",
+                               f"no free frame to copy its {len(early)} pinned pages at once")
         self._widen_for_a_process()
         c = Process(self, len(self._procs) + 1, name)
         self._procs.append(c)
         c._charge = charge
         c._vma = ids                            # shared with p unless DONTFORK made a copy
+        saved = p._flags[early].copy()
         copied, frames = self._copy_page_range(p, c, runs)
-        for obj in {self._vmas[i].obj for _, _, i in runs if self._vmas[i].shared}:
+        if len(early):
+            frames = self._copy_pinned_at_once(p, c, early, saved)
+        for obj in {self._vmas[i].obj for _, _, i in runs} - {None}:
             self._obj_users[obj] += 1
+        pages = "no pages copied" if not len(early) else \
+            f"{plural(len(early), 'pinned page')} copied at once (early COW)"
         text = (f"fork: {p.name} (pid {p.pid}) creates {c.name} (pid {c.pid}); "
-                f"{plural(copied, 'PTE')} copied, no pages copied")
+                f"{plural(copied, 'PTE')} copied, {pages}")
         if frames.n:
             text += f"; {frames.words()} now shared, read-only and COW in both"
         self.events.append(Event("fork", c.pid, None, None, None, text))
         return c
+
+    def _early_cow_vpns(self, p, runs):
+        """Private pages fork must copy at once (Linux 5.9 on): pinned and exclusive, so
+        the pin keeps seeing the parent's page (page_needs_cow_for_dma)."""
+        if self.rules != "linux" or not self._npins:
+            return np.empty(0, np.int64)
+        out = []
+        for s, e, i in runs:
+            if not self._vmas[i].shared:
+                pf = p._pfn[s:e]
+                frame = np.maximum(pf, 0)
+                hit = (pf >= 0) & (self._pincount[frame] > 0) & ((self._fflags[frame] & F_EXCL) != 0)
+                out.append(np.flatnonzero(hit) + s)
+        return np.concatenate(out) if out else np.empty(0, np.int64)
+
+    def _copy_pinned_at_once(self, p, c, vpns, saved):
+        """copy_present_page: the child gets its own copy; the parent keeps its PTE as it
+        was and its page exclusive. -> the frames still shared, for the narration."""
+        old = p._pfn[vpns]
+        p._flags[vpns] = saved
+        self._fflags[old] |= F_EXCL
+        self._mapcount[old] -= 1
+        new = self._kalloc(len(vpns))
+        self._content[new] = self._content[old]
+        c._pfn[vpns] = new
+        c._flags[vpns] = saved & KEEP_PTE
+        self._mapcount[new] += 1
+        self._fflags[new] |= F_DIRTY | F_EXCL
+        frames = FrameSet()
+        shared = c._pfn[c._pfn >= 0]
+        frames.add(shared[self._mapcount[shared] > 1])
+        return frames
 
     def _copy_page_range(self, p, c, runs):
         """The child's PTEs: the parent's private ones, write-protected in both.
@@ -125,7 +166,10 @@ class Fork:
                 got = pf if everything else pf[m]
                 copied += len(got) + int(np.count_nonzero(pf == ZERO_PFN))
                 idx = as_index(got)
-                self._mapcount[idx] += 1
+                if (self._files or self._ksm_merged) and not isinstance(idx, slice):
+                    np.add.at(self._mapcount, idx, 1)    # a file mapped twice: repeats
+                else:
+                    self._mapcount[idx] += 1
                 self._fflags[idx] &= NOT_EXCL            # shared now: neither owns it
                 frames.add(got)
                 if v.writable:                           # write-protect: COW in both

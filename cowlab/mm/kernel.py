@@ -4,7 +4,7 @@ Each concept lives in its own module, named as Linux names it (read them in this
 order): page_alloc (frames, refcounts), pgtable (PTEs), mmap (regions, munmap),
 mprotect, memory (the page fault: one `decide`, then the handlers), bulk (the same
 faults for many pages at once), fork (copy_page_range), exit (exec, exit, teardown,
-zap), oom_kill, commit (overcommit accounting), proc (what /proc shows), events
+zap), gup (pipes, pins, forced writes), ksm, oom_kill, commit (overcommit accounting), proc (what /proc shows), events
 (narration), invariants.
 """
 import errno
@@ -14,7 +14,9 @@ from .bulk import Bulk, _is_int
 from .events import Event
 from .exit import Exit
 from .fork import Fork
-from .memory import Faults
+from .gup import Gup
+from .ksm import Ksm
+from .memory import RULES, Faults
 from .mmap import Mappings
 from .mprotect import Mprotect
 from .oom_kill import OomKiller
@@ -45,7 +47,8 @@ def _clone(value):
     return value
 
 
-class Kernel(Frames, Mappings, Mprotect, Faults, Bulk, Fork, Exit, OomKiller, ProcView):
+class Kernel(Frames, Mappings, Mprotect, Faults, Bulk, Fork, Exit, Gup, Ksm, OomKiller,
+             ProcView):
     """A Linux-like memory manager, small enough to read and fast enough to scale.
 
     >>> k = Kernel(ram_pages=16)
@@ -84,7 +87,7 @@ class Kernel(Frames, Mappings, Mprotect, Faults, Bulk, Fork, Exit, OomKiller, Pr
         if not isinstance(root, bool):
             raise TypeError(f"root must be True or False, got {root!r}")
         self.root = root
-        self.rules = self._check_choice("rules", rules, ("linux", "xv6"))
+        self.rules = self._check_choice("rules", rules, RULES)
         self.thp = self._check_choice("thp", thp, ("split", "copy"))
         self.huge_pages = max(1, (2 << 20) // page_size)   # pages per 2 MiB huge page
         self._init_frames(self.ram_pages)
@@ -93,6 +96,12 @@ class Kernel(Frames, Mappings, Mprotect, Faults, Bulk, Fork, Exit, OomKiller, Pr
         self._obj_pages = []        # shared object id -> array of frames (NOT_PRESENT = hole)
         self._obj_users = []        # shared object id -> processes mapping it
         self._obj_charge = []       # shared object id -> committed pages (0 once released)
+        self._obj_file = []         # object id -> the file's name (page cache), None for shmem
+        self._files = {}            # file name -> its object id
+        self._refs_held = []        # pipe or pin id -> frames it holds (None once released)
+        self._refs_pin = []         # pipe or pin id -> True for a pin
+        self._npins = 0             # pinned frame references in all (fork's early COW)
+        self._ksm_merged = False    # KSM has merged pages: a frame may repeat in a process
         self.events = []
         self._owner = object()      # tells this kernel's snapshots from another's
 

@@ -11,7 +11,7 @@ import enum
 import numpy as np
 
 from .events import Event, free_events
-from .page_alloc import F_DIRTY, F_EXCL, F_OBJREF
+from .page_alloc import F_DIRTY, F_EXCL, F_KSM, F_OBJREF, NOT_ANON
 from .pgtable import F_COW, F_HUGE, F_WRITE, NOT_PRESENT, ZERO_PFN, clear_mask
 NO_WC = clear_mask(F_WRITE | F_COW)
 
@@ -28,52 +28,93 @@ class Fault(enum.IntEnum):
     COW_REUSE = 5     # write to a COW page nobody else references: make it writable in place
     COW_COPY = 6      # write to a COW page others reference: copy it into a new frame
     SEGV = 7          # no region, or a write the region forbids: SIGSEGV
+    FILE_READ = 8     # a private file page not in the page cache: read it in, map it read-only
 
 
 KIND = {Fault.ZERO_MAP: "zero_map", Fault.ZERO_FILL: "zero_fill",
         Fault.SHARED_FILL: "zero_fill", Fault.SHARED_MAP: "shared_map",
-        Fault.COW_REUSE: "cow_reuse", Fault.COW_COPY: "cow_copy", Fault.SEGV: "segv"}
+        Fault.COW_REUSE: "cow_reuse", Fault.COW_COPY: "cow_copy", Fault.SEGV: "segv",
+        Fault.FILE_READ: "file_read"}
 
 
-def decide(write, pfn, flags, refs, in_region, writable, shared, in_object, reuse_allowed,
-           exclusive=False):
+RULES = ("linux", "linux-5.7", "linux-4.8", "xv6")
+
+
+def can_reuse(rules, refs, exclusive, mapcount, anon=True):
+    """May a write fault reuse a COW page in place? The rule of each time:
+
+    - "linux" (5.19 on; do_wp_page, wp_can_reuse_anon_folio): yes if the page is
+      PageAnonExclusive, else only if its refcount is 1 (no other mapping, pin, pipe);
+    - "linux-5.7" (through 5.8; "linux-4.8" too): yes if one PTE maps it
+      (page_mapcount == 1), whoever else holds a reference: the vmsplice leak,
+      CVE-2020-29374;
+    - "xv6": never; every COW write copies.
+
+    Only an anonymous page is ever reused: a page-cache page of a private file mapping
+    is always copied (wp_page_copy), under every rule.
+    """
+    anon = np.asarray(anon, bool)
+    if rules == "xv6":
+        return np.zeros(np.shape(refs), bool)
+    if rules in ("linux-5.7", "linux-4.8"):
+        return anon & (np.asarray(mapcount) == 1)
+    return anon & (np.asarray(exclusive, bool) | (np.asarray(refs) == 1))
+
+
+def decide(write, pfn, flags, refs, in_region, writable, shared, in_object, rules="linux",
+           exclusive=False, mapcount=None, private_file=False, anon=True):
     """What an access does, page by page: an array of Fault (or one, for scalars).
 
-    pfn and flags are the PTE (NOT_PRESENT/ZERO_PFN or a frame; PteFlags); refs the
-    frame's refcount; the rest describe the region (and, for MAP_SHARED, whether the
-    object already holds the page), exclusive whether the frame is PageAnonExclusive.
-    reuse_allowed is False under xv6's rules, where every COW write copies. Linux
-    (do_wp_page, 5.19 on) reuses a COW page that is exclusive to this process, and
-    otherwise only when its refcount is 1 (no other mapping, pin or pipe holds it).
+    pfn and flags are the PTE (NOT_PRESENT/ZERO_PFN or a frame; PteFlags); refs and
+    mapcount the frame's counts (mapcount defaults to refs), exclusive whether it is
+    PageAnonExclusive, anon whether no object holds it; the rest describe the region
+    (and, for MAP_SHARED or a private file mapping, whether the object already holds
+    the page). `rules` picks the reuse rule (see can_reuse).
     """
     pfn, flags, refs = np.asarray(pfn), np.asarray(flags), np.asarray(refs)
-    exclusive = np.asarray(exclusive, bool)
     in_region, writable = np.asarray(in_region, bool), np.asarray(writable, bool)
     shared, in_object = np.asarray(shared, bool), np.asarray(in_object, bool)
+    private_file = np.asarray(private_file, bool)
     F = {f: np.int8(f) for f in Fault}     # int8 results: a byte per page, not eight
     if not write:
-        return np.select([~in_region, pfn != NOT_PRESENT, shared & in_object, shared],
+        return np.select([~in_region, pfn != NOT_PRESENT, (shared | private_file) & in_object,
+                          shared, private_file],
                          [F[Fault.SEGV], F[Fault.NONE], F[Fault.SHARED_MAP],
-                          F[Fault.SHARED_FILL]], F[Fault.ZERO_MAP])
+                          F[Fault.SHARED_FILL], F[Fault.FILE_READ]], F[Fault.ZERO_MAP])
     present = pfn >= 0
     w = (flags & F_WRITE) != 0
     cow = (flags & F_COW) != 0
+    reuse = can_reuse(rules, refs, exclusive, refs if mapcount is None else mapcount, anon)
     return np.select(
         [~in_region | ~writable, present & w, shared & in_object, shared, present & ~cow,
-         ~present, (exclusive | (refs == 1)) & bool(reuse_allowed)],
+         ~present & private_file, ~present, reuse],
         [F[Fault.SEGV], F[Fault.NONE], F[Fault.SHARED_MAP], F[Fault.SHARED_FILL], F[Fault.SEGV],
-         F[Fault.ZERO_FILL], F[Fault.COW_REUSE]],
+         F[Fault.COW_COPY], F[Fault.ZERO_FILL], F[Fault.COW_REUSE]],
         F[Fault.COW_COPY])
 
 
 class Faults:
     """Kernel methods: the one-page accesses and the fault handlers they call."""
 
-    def write(self, p, vpn, value=1):
-        """One store of `value` to vpn; returns the events it caused (none if no fault)."""
+    def write(self, p, vpn, value=1, force=False, dontneed_race=False):
+        """One store of `value` to vpn; returns the events it caused (none if no fault).
+
+        force=True writes as ptrace or /proc/PID/mem do (FOLL_FORCE): a read-only
+        private page gets its own anonymous copy, left read-only. dontneed_race=True
+        also runs a MADV_DONTNEED between that COW break and the retry: under
+        rules="linux-4.8" the write lands in the page cache (Dirty COW, CVE-2016-5195).
+        """
         p = self._proc(p)
         vpn = self._check_vpn(vpn)
-        events, _ = self._handle_write(p, vpn, value)
+        for flag, val in (("force", force), ("dontneed_race", dontneed_race)):
+            if not isinstance(val, (bool, np.bool_)):
+                raise TypeError(f"{flag} must be True or False, got {val!r}")
+        if dontneed_race and not force:
+            raise ValueError("dontneed_race=True races a forced write: pass force=True too")
+        if force:
+            events = self._force_write(p, vpn, value, bool(dontneed_race))
+        else:
+            events, _ = self._handle_write(p, vpn, value)
         self.events += events
         return events
 
@@ -94,17 +135,31 @@ class Faults:
         if vma is None:
             return Fault.SEGV
         pfn = int(p._pfn[vpn])
-        in_object = vma.shared and self._obj_pages[vma.obj][vpn - vma.start] >= 0
+        in_object = vma.obj is not None and self._obj_page(vma, vpn) >= 0
         refs = self.refcount(pfn) if pfn >= 0 else 0
         exclusive = pfn >= 0 and bool(self._fflags[pfn] & F_EXCL)
+        mapcount = int(self._mapcount[pfn]) if pfn >= 0 else 0
+        anon = pfn >= 0 and not self._fflags[pfn] & NOT_ANON
+        private_file = vma.file is not None and not vma.shared
         return Fault(int(decide(write, pfn, int(p._flags[vpn]), refs, True, vma.writable,
-                                vma.shared, in_object, self.rules == "linux", exclusive)))
+                                vma.shared, in_object, self.rules, exclusive, mapcount,
+                                private_file, anon)))
+
+    def _obj_page(self, vma, vpn):
+        """The frame the region's object (shmem or a file's page cache) holds for vpn."""
+        held = self._obj_pages[vma.obj]
+        at = vpn - vma.start
+        return int(held[at]) if at < len(held) else NOT_PRESENT
 
     def _fault(self, p, vpn, vma, write):
         """Decide, then handle: -> events, or None when no frame is free (OOM)."""
         fault = self._decide_one(p, vpn, vma, write)
-        if fault in (Fault.SHARED_FILL, Fault.SHARED_MAP):
+        if fault in (Fault.SHARED_FILL, Fault.SHARED_MAP) and vma.shared:
             return self._fault_in_shared(p, vpn, vma, write)
+        if fault in (Fault.SHARED_MAP, Fault.FILE_READ):
+            return self._do_read_fault(p, vpn, vma)
+        if fault == Fault.COW_COPY and p._pfn[vpn] == NOT_PRESENT:
+            return self._do_cow_fault(p, vpn, vma)
         if fault == Fault.ZERO_FILL:
             return self._do_anonymous_page(p, vpn, vma)
         if fault == Fault.ZERO_MAP:
@@ -207,12 +262,67 @@ class Faults:
             self._do_fault_around(p, vpn, vma)
         return ev
 
+    def _page_cache_page(self, vma, vpn):
+        """The file's page-cache frame for vpn, read in (a zeroed frame the file holds) if
+        missing -> (pfn, True if it was read in now), or None when no frame is free."""
+        pfn = self._obj_page(vma, vpn)
+        if pfn >= 0:
+            return pfn, False
+        got = self._kalloc(1)
+        if not len(got):
+            return None
+        pfn = int(got[0])
+        self._obj_pages[vma.obj][vpn - vma.start] = pfn
+        self._fflags[pfn] |= F_OBJREF
+        return pfn, True
+
+    def _do_read_fault(self, p, vpn, vma):
+        """A read of a private file mapping: map the page-cache frame read-only (and COW:
+        a write will copy it), reading it in first if the cache lacks it."""
+        got = self._page_cache_page(vma, vpn)
+        if got is None:
+            return None
+        pfn, read_in = got
+        self._mapcount[pfn] += 1
+        p._pfn[vpn] = pfn
+        p._flags[vpn] = (p._flags[vpn] & NO_WC) | F_COW
+        page = vpn - vma.start
+        if read_in:
+            return [Event("file_read", p.pid, vpn, None, pfn,
+                          f"page fault: VP{vpn} maps page {page} of file {vma.file}, not in "
+                          f"the page cache; read it into new PF{pfn} and map it read-only "
+                          f"(private: a write will copy it)")]
+        return [Event("shared_map", p.pid, vpn, pfn, None,
+                      f"page fault: VP{vpn} maps page {page} of file {vma.file}, already in "
+                      f"the page cache as PF{pfn}; map it read-only (private: a write will "
+                      f"copy it)")]
+
+    def _do_cow_fault(self, p, vpn, vma):
+        """A write to an untouched page of a private file mapping: copy the file's page
+        (read into the page cache first if needed) into a new anonymous frame."""
+        got = self._page_cache_page(vma, vpn)
+        if got is None:
+            return None
+        cache, read_in = got
+        new = self._kalloc(1)
+        if not len(new):
+            return None                 # the page read in stays cached: the retry finds it
+        new = int(new[0])
+        self._content[new] = self._content[cache]
+        self._map_new(p, vpn, new)
+        how = "read it into PF{} (page cache), then".format(cache) if read_in else \
+            f"it is PF{cache} in the page cache;"
+        return [Event("cow_copy", p.pid, vpn, cache, new,
+                      f"page fault: write to private VP{vpn}, page {vpn - vma.start} of file "
+                      f"{vma.file}: {how} copy it into new PF{new}, map it writable (the file "
+                      f"is unchanged)")]
+
     def _do_fault_around(self, p, vpn, vma):
         """A read fault on a shared (file-backed) page also maps its neighbours already in
         memory: the aligned 64 KiB window around it, as mm/memory.c's do_fault_around."""
         n = max(1, FAULT_AROUND_BYTES // self.page_size)
         lo = max(vpn - vpn % n, vma.start)
-        hi = min(vpn - vpn % n + n, vma.start + len(self._obj_pages[vma.obj]))
+        hi = min(vpn - vpn % n + n, vma.start + len(self._obj_pages[vma.obj]), p.span)
         vpns = np.arange(lo, hi)
         frames = self._obj_pages[vma.obj][lo - vma.start:hi - vma.start]
         todo = (p._vma[lo:hi] == p._vma[vpn]) & (p._pfn[lo:hi] == NOT_PRESENT) & (frames >= 0)
@@ -230,14 +340,20 @@ class Faults:
         was_zero = p._pfn[vpn] == ZERO_PFN
         source = "maps the zero page" if was_zero else "has no page yet"
         old = ZERO_PFN if was_zero else None
-        if vma.huge and not was_zero and np.all(p._pfn[self._chunk(vpn)] == NOT_PRESENT):
+        chunk = p._pfn[self._chunk(vpn)]
+        # a write to the huge zero page allocates a whole THP too in recent kernels (Dev
+        # Jain's "do not shatter hugezeropage on wp-fault", 2024; 6.18 here); older
+        # kernels split it and allocated 4 KiB
+        huge_zero = was_zero and self.rules == "linux" and np.all(chunk == ZERO_PFN)
+        if vma.huge and (huge_zero or (not was_zero and np.all(chunk == NOT_PRESENT))):
             got = self._kalloc(self.huge_pages)
             if len(got) == self.huge_pages:        # a whole 2 MiB page, mapped by one PMD
                 c = self._chunk(vpn)
                 self._map_new(p, c, got)
                 p._flags[c] |= F_HUGE
-                return [Event("zero_fill", p.pid, vpn, None, int(got[0]),
-                              f"page fault: huge VP{c.start}..VP{c.stop - 1} has no page yet; "
+                what = "maps the huge zero page" if huge_zero else "has no page yet"
+                return [Event("zero_fill", p.pid, vpn, old, int(got[0]),
+                              f"page fault: huge VP{c.start}..VP{c.stop - 1} {what}; "
                               f"allocate a zeroed 2 MiB page PF{got[0]}..PF{got[-1]}")]
             self._put_back(got)                    # THP allocation failed: fall back to 4 KiB
         got = self._kalloc(1)
@@ -254,13 +370,22 @@ class Faults:
         if p._flags[vpn] & F_HUGE:
             return self._do_huge_pmd_wp_page(p, vpn)
         old = int(p._pfn[vpn])
-        rc = self.refcount(old)
+        rc, mc = self.refcount(old), int(self._mapcount[old])
+        ksm = bool(self._fflags[old] & F_KSM)
         if reuse:
+            exclusive = bool(self._fflags[old] & F_EXCL)
             p._flags[vpn] = (p._flags[vpn] & NO_WC) | F_WRITE
             self._fflags[old] |= F_EXCL
+            if self.rules in ("linux-5.7", "linux-4.8") and rc > 1:
+                why = (f"PF{old} has one mapping (mapcount=1; rc={rc}, but Linux before "
+                       f"5.8 counts only mappings)")
+            elif exclusive and rc > 1:
+                why = f"PF{old} is exclusive to this process (rc={rc})"
+            else:
+                why = f"PF{old} has no other user (rc=1)"
             return [Event("cow_reuse", p.pid, vpn, old, None,
-                          f"page fault: VP{vpn} is read-only but PF{old} has no other user "
-                          f"(rc=1); make it writable in place, no copy")]
+                          f"page fault: VP{vpn} is read-only but {why}; make it writable "
+                          f"in place, no copy")]
         got = self._kalloc(1)
         if not len(got):
             return None
@@ -268,9 +393,12 @@ class Faults:
         self._content[new] = self._content[old]
         self._map_new(p, vpn, new)
         freed = self._put_pages(np.array([old]))
-        why = "is read-only and shared" if rc > 1 else "is COW (xv6 rules always copy)"
+        why = ("is a KSM page (never reused)" if ksm else
+               "is read-only and shared" if rc > 1 else
+               "is COW (xv6 rules always copy)" if self.rules == "xv6" else "is COW")
+        counts = f"rc={rc}" if rc == mc else f"rc={rc}, mapcount={mc}"
         ev = [Event("cow_copy", p.pid, vpn, old, new,
-                    f"page fault: VP{vpn} {why} (rc={rc}); copy PF{old} into new PF{new}, "
+                    f"page fault: VP{vpn} {why} ({counts}); copy PF{old} into new PF{new}, "
                     f"map it writable; rc(PF{old}) {rc}->{rc - 1}")]
         return ev + free_events(p, freed, "the copy dropped the last reference")
 
@@ -278,9 +406,9 @@ class Faults:
         """A COW fault on a 2 MiB page: reuse if exclusive, else split (>= 5.8) or copy 2 MiB."""
         c = self._chunk(vpn)
         old = p._pfn[c].copy()
-        refs = self._mapcount[old] + self._objref(old)
-        fault = decide(True, old, p._flags[c], refs, True, True, False, False,
-                       self.rules == "linux", (self._fflags[old] & F_EXCL) != 0)
+        refs = self._refs(old)
+        fault = decide(True, old, p._flags[c], refs, True, True, False, False, self.rules,
+                       (self._fflags[old] & F_EXCL) != 0, self._mapcount[old])
         if np.all(fault == Fault.COW_REUSE):
             p._flags[c] = (p._flags[c] & NO_WC) | F_WRITE
             self._fflags[old] |= F_EXCL

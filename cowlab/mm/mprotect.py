@@ -47,6 +47,7 @@ class Mprotect:
         for s, e, i in runs:
             v = self._vmas[i]
             if v.writable != want:
+                self._widen_for_a_process()
                 self._vmas.append(v._replace(writable=want, acct=v.acct or (want and not v.shared)))
                 dtype = self._widen_vma_ids()
                 ids = p._vma = p._vma.astype(dtype, copy=False)

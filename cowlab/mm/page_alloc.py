@@ -20,10 +20,12 @@ class FrameFlags(enum.IntFlag):
     OBJREF = 1    # a MAP_SHARED region's object holds a reference to this frame
     DIRTY = 2     # written since it was allocated (smaps' *_Dirty)
     ANON_EXCLUSIVE = 4   # PageAnonExclusive (Linux 5.19): one process owns this anonymous page
+    KSM = 8              # merged by KSM: write-protected, shared, never reused
 
 
-F_OBJREF, F_DIRTY, F_EXCL = (np.uint8(f) for f in (FrameFlags.OBJREF, FrameFlags.DIRTY,
-                                                   FrameFlags.ANON_EXCLUSIVE))
+F_OBJREF, F_DIRTY, F_EXCL, F_KSM = (np.uint8(f) for f in (
+    FrameFlags.OBJREF, FrameFlags.DIRTY, FrameFlags.ANON_EXCLUSIVE, FrameFlags.KSM))
+NOT_ANON = F_OBJREF | F_KSM      # frames a write fault never reuses
 NOT_EXCL = np.uint8(0xFF ^ int(FrameFlags.ANON_EXCLUSIVE))
 
 
@@ -34,6 +36,8 @@ class Frames:
         self._mapcount = np.zeros(n, dtype=np.int16)   # PTEs mapping each frame (see _widen)
         self._fflags = np.zeros(n, dtype=np.uint8)     # FrameFlags
         self._content = np.zeros(n, dtype=np.uint8)    # code of each frame's value
+        self._extra = np.zeros(n, dtype=np.int32)      # references not from PTEs or objects:
+        self._pincount = np.zeros(n, dtype=np.int32)   # pipe buffers and pins; pins alone
         self._values = [0]          # code -> value (0 is what fresh memory holds)
         self._codes = {}            # hashable value -> code
         self._nfree = n
@@ -41,25 +45,31 @@ class Frames:
         self._freed = 0             # frames freed so far (write_many reports the delta)
 
     def _widen_for_a_process(self):
-        """A frame is mapped at most once per process, so a mapcount never exceeds the
-        processes ever made: int16 holds it until there are 32,767 of them."""
-        if len(self._procs) + 1 >= np.iinfo(self._mapcount.dtype).max:
+        """A frame is mapped at most once per region of a process (an anonymous one once
+        per process), so a mapcount never exceeds processes + regions ever made: int16
+        holds it until there are 32,767 of them."""
+        if len(self._procs) + len(self._vmas) + 1 >= np.iinfo(self._mapcount.dtype).max:
             self._mapcount = self._mapcount.astype(np.int32)
 
     def _objref(self, pfns):
         """1 where a shared object holds the frame, else 0 (an int array)."""
         return self._fflags[pfns] & F_OBJREF
 
+    def _refs(self, pfns):
+        """The refcount of frames (an index or a slice): PTEs + the shared object's
+        reference + pipe buffers and pins, as folio_ref_count counts them."""
+        return self._mapcount[pfns] + (self._fflags[pfns] & F_OBJREF) + self._extra[pfns]
+
     def refcount(self, pfn):
         """References to a frame: one per PTE, plus one if a shared region's object holds it."""
         pfn = self._check_pfn(pfn)
         if pfn == ZERO_PFN:
             return 0
-        return int(self._mapcount[pfn]) + int(self._fflags[pfn] & F_OBJREF)
+        return int(self._refs(pfn))
 
     def refcounts(self):
         """Every frame's refcount, as a numpy array indexed by pfn."""
-        return self._mapcount.astype(np.int64) + (self._fflags & F_OBJREF)
+        return self._refs(slice(None)).astype(np.int64)
 
     def mapcounts(self):
         """How many PTEs map each frame (what smaps' Shared/Private split follows)."""
@@ -99,7 +109,7 @@ class Frames:
 
     def _is_free(self, lo, hi):
         return not np.any(self._mapcount[lo:hi]) and \
-            not np.any(self._fflags[lo:hi] & F_OBJREF)
+            not np.any(self._fflags[lo:hi] & F_OBJREF) and not np.any(self._extra[lo:hi])
 
     def _kalloc(self, n):
         """The n lowest free frames (fewer if RAM runs short), zeroed and taken (int32)."""
@@ -115,6 +125,7 @@ class Frames:
             stop = min(start + chunk, self.ram_pages)
             used = self._mapcount[start:stop] != 0
             used |= (self._fflags[start:stop] & F_OBJREF) != 0
+            used |= self._extra[start:stop] != 0
             take = np.flatnonzero(~used)[:need].astype(PFN_DTYPE) + start
             found.append(take)
             need -= len(take)
@@ -148,7 +159,7 @@ class Frames:
         if not len(pfns):
             return pfns
         np.subtract.at(self._mapcount, pfns, 1)
-        gone = pfns[(self._mapcount[pfns] == 0) & (self._objref(pfns) == 0)]
+        gone = pfns[self._refs(pfns) == 0]
         gone = np.unique(gone)
         self._kfree(gone)
         return gone

@@ -24,6 +24,7 @@ class PteFlags(enum.IntFlag):
     HUGE = 4         # mapped by a 2 MiB PMD (a transparent huge page), not split yet
     DONTFORK = 8     # MADV_DONTFORK: a child does not get this page
     WIPEONFORK = 16  # MADV_WIPEONFORK: a child gets it empty
+    MERGEABLE = 32   # MADV_MERGEABLE: KSM may merge it with identical pages
 
 
 PTE_BITS = PteFlags.WRITE | PteFlags.COW | PteFlags.HUGE     # what fork copies into a child
@@ -98,6 +99,6 @@ def clear_mask(bits):
 
 
 # The same bits as numpy bytes, for array operations (an IntFlag would widen them).
-F_WRITE, F_COW, F_HUGE, F_DONTFORK, F_WIPEONFORK = (
+F_WRITE, F_COW, F_HUGE, F_DONTFORK, F_WIPEONFORK, F_MERGEABLE = (
     np.uint8(f) for f in (PteFlags.WRITE, PteFlags.COW, PteFlags.HUGE, PteFlags.DONTFORK,
-                          PteFlags.WIPEONFORK))
+                          PteFlags.WIPEONFORK, PteFlags.MERGEABLE))

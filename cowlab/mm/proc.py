@@ -7,7 +7,7 @@ fs/proc/task_mmu.c does; the zero page is not counted; sizes are in kB.
 import numpy as np
 
 from .commit import commit_limit_pages, committed_pages
-from .page_alloc import F_DIRTY, F_EXCL
+from .page_alloc import F_DIRTY, F_EXCL, F_OBJREF
 from .pgtable import F_COW, F_HUGE, F_WRITE, NOT_PRESENT, PTE, PageTable, PteFlags
 
 PSS_SHIFT = 12          # Pss is summed in fixed point, as the kernel does
@@ -24,8 +24,8 @@ class Stats(dict):
 
 
 def smaps(k, p):
-    """Rss, Pss, Shared/Private Clean/Dirty and AnonHugePages of process p, and its
-    minor faults (ru_minflt)."""
+    """Rss, Pss, Shared/Private Clean/Dirty, Anonymous (pages no file or shmem object
+    holds) and AnonHugePages of process p, and its minor faults (ru_minflt)."""
     present = p._pfn >= 0
     pfn = p._pfn[present]
     mc = k._mapcount[pfn]
@@ -39,12 +39,13 @@ def smaps(k, p):
     shared_dirty = int(np.count_nonzero(dirty[mc > 1]))
     private_dirty = int(np.count_nonzero(dirty[mc == 1]))
     huge = int(np.count_nonzero(p._has(F_HUGE) & present))
+    anon = int(np.count_nonzero((k._fflags[pfn] & F_OBJREF) == 0))   # not shmem/page cache
     return Stats(rss=len(pfn) * kb, pss=pss >> (PSS_SHIFT + 10),
                  shared_clean=(int(by_mc[2:].sum()) - shared_dirty) * kb,
                  shared_dirty=shared_dirty * kb,
                  private_clean=(int(by_mc[1]) - private_dirty) * kb,
                  private_dirty=private_dirty * kb,
-                 anon_huge=huge * kb, minor_faults=p.minor_faults)
+                 anon_huge=huge * kb, anonymous=anon * kb, minor_faults=p.minor_faults)
 
 
 def meminfo(k):

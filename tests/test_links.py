@@ -173,3 +173,12 @@ def test_every_link_of_every_notebook_opens(lab):
                 dead.append(f"{nb}: {target} -> {url} answered {status}")
     assert not dead, "dead links:\n" + "\n".join(dead)
     assert checked > 0
+
+
+def test_every_page_of_notebooks_is_built_from_a_source():
+    """The glossary too: a page a link reaches is fixed in its text source, never by hand."""
+    from cowlab.course import sources
+    built = {dest for _, _, dest in sources.targets(ROOT)}
+    pages = set(NOTEBOOKS.glob("*.ipynb"))
+    assert NOTEBOOKS / "glossary.ipynb" in pages
+    assert pages <= built, f"notebooks without a source in notebooks/src/: {sorted(pages - built)}"

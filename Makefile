@@ -110,7 +110,9 @@ setup-test: setup browser
 
 # --- the two commands -----------------------------------------------------------------
 
-# JupyterLab on the course. Binds 127.0.0.1 unless HOST says otherwise; as root (a
+# JupyterLab on the course, serving the repository's root (so the chapters' links to
+# ../exercises/ and the glossary open, and the file browser shows the course's folders)
+# and opening 00-start. Binds 127.0.0.1 unless HOST says otherwise; as root (a
 # container) JupyterLab wants --allow-root. Without the start notebook (a checkout in
 # the middle of a change) it opens the repository's folder instead, and says so.
 ALLOW_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
@@ -118,9 +120,10 @@ ALLOW_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 lab: setup
 	@nb=$(NOTEBOOK); \
 	if [ ! -e "$$nb" ]; then echo "== $$nb is missing: opening the repository's folder"; nb=; fi; \
-	echo "== starting JupyterLab on $(HOST):$(PORT) (Ctrl-C to stop)"; \
+	echo "== starting JupyterLab on $(HOST):$(PORT), serving $(CURDIR) (Ctrl-C to stop)"; \
 	set -x; \
-	exec $(VENV)/bin/jupyter lab $$nb --ip=$(HOST) --port=$(PORT) $(ALLOW_ROOT) $(LAB_ARGS)
+	exec $(VENV)/bin/jupyter lab $$nb --ServerApp.root_dir="$(CURDIR)" --ip=$(HOST) --port=$(PORT) \
+	  $(ALLOW_ROOT) $(LAB_ARGS)
 
 # Both halves always run; the target fails if either failed.
 test: setup-test

@@ -54,8 +54,8 @@ QUESTIONS = {
         why='Either side may write first, so both must fault on the first write.',
     ),
     '01-fork-cost': dict(
-        question=('Why can fork() of a 10 GiB process take a few hundred milliseconds even'
-                  ' though no page is copied?'),
+        question=('Why can fork() of a 10 GiB process take a hundred milliseconds or more'
+                  ' even though no page is copied?'),
         choices=[
             "the kernel zeroes the child's memory",
             'it copies about 2.6 million page-table entries',
@@ -64,21 +64,23 @@ QUESTIONS = {
         answer=1,
         hint=('No data is copied, but something is still done once per page. What does '
               'copy_page_range() walk?'),
-        why=('copy_page_range() visits every entry: the cost is proportional to the page '
-             'table, about 100 ns per 4 KiB page.'),
+        why=('copy_page_range() copies every PTE of the private memory, one per 4 KiB page: '
+             'tens of nanoseconds each, so milliseconds to tens of milliseconds per GiB. '
+             'With 2 MiB THP it copies one PMD entry per 2 MiB instead.'),
     ),
     '02-last-sharer-writes': dict(
         question=('After fork(), the parent copied VP1 away. Now the child writes its VP1.'
                   ' What does the kernel do?'),
         choices=[
-            'copies PF1 into a new frame',
-            "makes the child's entry writable, no copy",
-            'kills the child: the page is read-only',
+            'a fault: it copies PF1 into a new frame',
+            "a fault: it makes the child's entry writable, no copy",
+            'nothing: the write goes through without a fault',
         ],
         answer=1,
-        hint=("After the parent's copy, how many page tables still point at PF1? What does"
-              ' do_wp_page() do then?'),
-        why='rc(PF1) is 1: the child is the last user, so do_wp_page() reuses it.',
+        hint=("fork() made the child's PTE read-only and nobody has changed it since. After "
+              "the parent's copy, how many page tables still point at PF1?"),
+        why=("The child's PTE is still read-only, so its write faults. PF1 has no other "
+             'user now (rc=1), so do_wp_page() reuses it: the PTE is made writable, no copy.'),
     ),
     '02-read-untouched': dict(
         question=('A process reads a page of fresh, never-touched anonymous memory. How '

@@ -44,11 +44,12 @@ PROBE = textwrap.dedent('''
     def _cowlab_probe(displayed):
         import ipywidgets
         from cowlab.widgets import Lab, Stepper
-        from cowlab.selfcheck import widget_class
-        SelfCheck = widget_class()
-        owners = [o for o in _gc.get_objects() if isinstance(o, (Lab, Stepper, SelfCheck))]
+        from cowlab.selfcheck import predict_class, widget_class
+        SelfCheck, Predict = widget_class(), predict_class()
+        owners = [o for o in _gc.get_objects()
+                  if isinstance(o, (Lab, Stepper, SelfCheck, Predict))]
         def root(o):
-            return o if isinstance(o, SelfCheck) else o.ui
+            return o if isinstance(o, (SelfCheck, Predict)) else o.ui
         by_root = {root(o).model_id: o for o in owners}
         report = {"displayed": {}, "checks": []}
         for mid in displayed:
@@ -62,6 +63,8 @@ PROBE = textwrap.dedent('''
                 report["checks"].append(_probe_lab(o))
             elif isinstance(o, Stepper):
                 report["checks"].append(_probe_stepper(o))
+            elif isinstance(o, Predict):
+                report["checks"].append(_probe_predict(o))
             else:
                 report["checks"].append(_probe_question(o))
         return report
@@ -106,6 +109,14 @@ PROBE = textwrap.dedent('''
         back = st.step == 0 and st.label.value == first
         return {"kind": "Stepper", "steps": steps, "next_moves": moved, "back_returns": back,
                 "errors": [repr(e) for e in st.errors]}
+
+    def _probe_predict(p):
+        hidden = p.output.outputs == () or list(p.output.outputs) == []
+        right = p.commit(p.answer)
+        shown = "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+                        for o in p.output.outputs)
+        return {"kind": "Predict", "hidden_before": hidden, "right": right,
+                "feedback": p.feedback.value, "has_then": p.then is not None, "shown": shown}
 
     def _probe_question(q):
         results = {}
@@ -190,6 +201,12 @@ def test_widget_buttons_work(executed):
         elif kind == "Stepper":
             assert check["errors"] == [], f"{name}: the stepper raised {check}"
             assert check["steps"] >= 2 and check["next_moves"] and check["back_returns"], check
+        elif kind == "Predict":
+            assert check["hidden_before"], f"{name}: a prediction shows its result before commit"
+            assert check["right"] is True and "Right" in check["feedback"], check
+            if check["has_then"]:
+                assert check["shown"].strip(), f"{name}: committing showed nothing {check}"
+                assert "could not show" not in check["shown"], check
         else:
             feedback = check["feedback"]
             right = feedback[str(check["answer"])]
@@ -202,7 +219,8 @@ def test_widget_buttons_work(executed):
 def test_every_chapter_has_a_self_check_and_a_lab_or_stepper():
     for path in sorted(NOTEBOOKS.glob("0[0-7]-*.ipynb")):
         sources = "\n".join(c.source for c in nbformat.read(path, 4).cells if c.cell_type == "code")
-        assert sources.count("Question(") >= 2, f"{path.name}: fewer than 2 self-check questions"
+        asked = sources.count("Question(") + len(re.findall(r"\bask\(", sources))
+        assert asked >= 2, f"{path.name}: fewer than 2 self-check questions"
         assert "Lab(" in sources or "Stepper(" in sources, f"{path.name}: no lab to try"
 
 

@@ -5,6 +5,7 @@ A source is MyST markdown that jupytext reads: prose is plain lines, a code cell
 in the cell's options, notebook metadata in the front matter. Where they live:
 
     notebooks/src/NN-name.md            -> notebooks/NN-name.ipynb     (chapters)
+    notebooks/src/glossary.md           -> notebooks/glossary.ipynb    (every chapter links it)
     notebooks/src/homework/NN-name.md   -> solutions/NN-name.ipynb     (homework)
                                         -> exercises/NN-name.ipynb     (cowlab assign)
 
@@ -19,6 +20,7 @@ import nbformat
 CHAPTERS = Path("notebooks") / "src"
 HOMEWORK = CHAPTERS / "homework"
 GLOB = "[0-9][0-9]-*.md"
+PAGES = ("glossary.md",)          # chapter-like pages without a number
 FORMAT = "md:myst"
 KEEP_NB_METADATA = ("kernelspec", "cowlab")     # the front matter carried into the notebook
 NBVAL_COMMENT = "# NBVAL_"
@@ -33,6 +35,8 @@ def targets(root):
     root = Path(root)
     out = [("chapter", p, root / "notebooks" / (p.stem + ".ipynb"))
            for p in sorted((root / CHAPTERS).glob(GLOB))]
+    out += [("chapter", root / CHAPTERS / name, root / "notebooks" / name.replace(".md", ".ipynb"))
+            for name in PAGES if (root / CHAPTERS / name).exists()]
     out += [("homework", p, root / "solutions" / (p.stem + ".ipynb"))
             for p in sorted((root / HOMEWORK).glob(GLOB))]
     return out

@@ -44,11 +44,12 @@ PROBE = textwrap.dedent('''
     def _cowlab_probe(displayed):
         import ipywidgets
         from cowlab.widgets import Lab, Stepper
-        from cowlab.selfcheck import widget_class
-        SelfCheck = widget_class()
-        owners = [o for o in _gc.get_objects() if isinstance(o, (Lab, Stepper, SelfCheck))]
+        from cowlab.selfcheck import widget_class, predict_class
+        SelfCheck, Predict = widget_class(), predict_class()
+        owners = [o for o in _gc.get_objects()
+                  if isinstance(o, (Lab, Stepper, SelfCheck, Predict))]
         def root(o):
-            return o if isinstance(o, SelfCheck) else o.ui
+            return o if isinstance(o, (SelfCheck, Predict)) else o.ui
         by_root = {root(o).model_id: o for o in owners}
         report = {"displayed": {}, "checks": []}
         for mid in displayed:
@@ -62,6 +63,8 @@ PROBE = textwrap.dedent('''
                 report["checks"].append(_probe_lab(o))
             elif isinstance(o, Stepper):
                 report["checks"].append(_probe_stepper(o))
+            elif isinstance(o, Predict):
+                report["checks"].append(_probe_predict(o))
             else:
                 report["checks"].append(_probe_question(o))
         return report
@@ -106,6 +109,17 @@ PROBE = textwrap.dedent('''
         back = st.step == 0 and st.label.value == first
         return {"kind": "Stepper", "steps": steps, "next_moves": moved, "back_returns": back,
                 "errors": [repr(e) for e in st.errors]}
+
+    def _probe_predict(p):
+        hidden = p.feedback.value == "" and len(p.output.outputs) == 0
+        nothing = p.commit()                      # nothing chosen yet: no reveal
+        still_hidden = nothing is None and len(p.output.outputs) == 0
+        wrong = (p.answer + 1) % len(p.choices)
+        verdict = p.commit(wrong)
+        shown = len(p.output.outputs) > 0 or p.then is None
+        return {"kind": "Predict", "hidden_before": hidden and still_hidden,
+                "verdict": verdict, "feedback": p.feedback.value, "shown": shown,
+                "answer_text": p.choices[p.answer]}
 
     def _probe_question(q):
         results = {}
@@ -190,6 +204,12 @@ def test_widget_buttons_work(executed):
         elif kind == "Stepper":
             assert check["errors"] == [], f"{name}: the stepper raised {check}"
             assert check["steps"] >= 2 and check["next_moves"] and check["back_returns"], check
+        elif kind == "Predict":
+            assert check["hidden_before"], f"{name}: a prediction showed its result early {check}"
+            assert check["verdict"] is False and "Not quite" in check["feedback"], check
+            assert check["answer_text"] in check["feedback"] and check["shown"], \
+                f"{name}: after the commit the answer or its drawing is missing {check}"
+            assert "could not show" not in check["feedback"], check
         else:
             feedback = check["feedback"]
             right = feedback[str(check["answer"])]
@@ -202,7 +222,8 @@ def test_widget_buttons_work(executed):
 def test_every_chapter_has_a_self_check_and_a_lab_or_stepper():
     for path in sorted(NOTEBOOKS.glob("0[0-7]-*.ipynb")):
         sources = "\n".join(c.source for c in nbformat.read(path, 4).cells if c.cell_type == "code")
-        assert sources.count("Question(") >= 2, f"{path.name}: fewer than 2 self-check questions"
+        asked = len(re.findall(r"\b(?:ask|Question)\(", sources))
+        assert asked >= 2, f"{path.name}: fewer than 2 self-check questions"
         assert "Lab(" in sources or "Stepper(" in sources, f"{path.name}: no lab to try"
 
 

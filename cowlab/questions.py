@@ -166,6 +166,21 @@ QUESTIONS = {
         hint='Neither copies data. What does fork() still do once per page of the parent?',
         why='The work is proportional to the page table; vfork/posix_spawn skip it.',
     ),
+    '04-child-before-exec': dict(
+        question=('A Python program calls os.fork(), and the child calls exec() at once. '
+                  'How many copy-on-write faults does the child take before exec()?'),
+        choices=[
+            'none: exec() replaces everything',
+            "tens to hundreds: the child's code writes pages it shares with the parent",
+            'one per page of the parent',
+        ],
+        answer=1,
+        hint=('Before exec() the child runs code: CPython resets its thread states and '
+              'locks, and touching an object writes its reference count.'),
+        why=("Every page the child writes before exec() is still shared, so each first "
+             "write is a COW fault: a few hundred for a CPython child (the exact number "
+             "depends on the interpreter's state), far fewer for a C child."),
+    ),
     '05-mode2-fork-charge': dict(
         question=('Under vm.overcommit_memory=2, what does fork() of a process with 8 GiB '
                   'of private writable memory ask the commit accounting for?'),
@@ -200,6 +215,20 @@ QUESTIONS = {
               'the kernel do to free memory?'),
         why=('A store instruction has no error return: the OOM killer frees memory by '
              'killing a victim.'),
+    ),
+    '05-mode2-at-the-limit': dict(
+        question=('Mode 2, CommitLimit 512 MiB, reserves set to 0, nothing else committed. '
+                  'Can a process with 256 MiB of private writable memory fork()?'),
+        choices=[
+            'yes: 256 + 256 MiB fits in 512 MiB',
+            'no: the new total would reach the limit',
+            'yes: mode 2 does not charge fork()',
+        ],
+        answer=1,
+        hint=('__vm_enough_memory() adds the request first, then compares. Is the test '
+              '"at most the limit" or "below the limit"?'),
+        why=('Linux grants a request only if Committed_AS stays below the limit: '
+             '256 + 256 = 512 MiB reaches it, so fork() fails with ENOMEM.'),
     ),
     '06-keys-fraction': dict(
         question=('Keys of 100 B, 40 to a page; 5% of keys written at random during a '
@@ -262,7 +291,23 @@ QUESTIONS = {
         choices=['4 KiB', '1 GiB', 'nothing until commit'],
         answer=1,
         hint='overlayfs works on whole files, not on pages or blocks.',
-        why='overlayfs copies a lower file up whole on its first write.',
+        why=('overlayfs copies a lower file up whole when it is first opened for writing '
+             '(with metacopy=on, a chmod or chown copies only the metadata).'),
+    ),
+    '07-live-migration': dict(
+        question=('During pre-copy live migration of a VM, how does the hypervisor know which '
+                  'pages to send again?'),
+        choices=[
+            'the two hosts share the pages copy-on-write',
+            'it logs the pages the guest dirties (write-protection or PML)',
+            "it compares every page's checksum on both hosts",
+        ],
+        answer=1,
+        hint=('Nothing is shared between two machines. What can a hypervisor learn from '
+              "write-protecting the guest's memory?"),
+        why=('Dirty page logging: KVM write-protects guest memory (or uses Intel PML) and '
+             'records which pages were written, then resends them. No page is shared or '
+             'copied on write.'),
     ),
     '08-parent-private-dirty': dict(
         question=('After fork, the child writes 16 of 64 pages ({kb} KiB each). How much '

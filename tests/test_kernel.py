@@ -382,6 +382,24 @@ def test_oom_ties_go_to_the_highest_pid_and_may_kill_the_faulting_process():
     assert k2.free_frames() == 2
 
 
+
+def test_oom_score_adj_minus_1000_is_never_the_victim_while_another_can_die():
+    """oom_badness() returns LONG_MIN for OOM_SCORE_ADJ_MIN: on a small machine, where
+    adj * totalpages / 1000 rounds to 0, the -1000 process must still be spared."""
+    k = Kernel(ram_pages=8, overcommit_memory=1)
+    parent = k.spawn("parent", pages=5)
+    child = k.fork(parent)
+    child.oom_score_adj = -1000
+    for vpn in range(5):
+        k.write(child, vpn, 1)
+    assert child.alive and not parent.alive
+    assert [k.read(child, v) for v in range(5)] == [1] * 5
+    k2 = Kernel(ram_pages=2, overcommit_memory=1)      # only -1000 left: still a victim
+    x = k2.spawn("x", pages=2)
+    x.oom_score_adj = -1000
+    events = k2.write(x, k2.mmap(x, 1), 1)
+    assert events[0].kind == "oom_kill" and not x.alive
+
 # ---------------------------------------------------------------- huge pages
 def test_thp_split_copies_4k_and_copy_copies_2m():
     for thp, copied in (("split", 1), ("copy", 512)):

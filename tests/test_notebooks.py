@@ -44,7 +44,7 @@ PROBE = textwrap.dedent('''
     def _cowlab_probe(displayed):
         import ipywidgets
         from cowlab.widgets import Lab, Stepper
-        from cowlab.selfcheck import predict_class, widget_class
+        from cowlab.selfcheck import widget_class, predict_class
         SelfCheck, Predict = widget_class(), predict_class()
         owners = [o for o in _gc.get_objects()
                   if isinstance(o, (Lab, Stepper, SelfCheck, Predict))]
@@ -111,12 +111,15 @@ PROBE = textwrap.dedent('''
                 "errors": [repr(e) for e in st.errors]}
 
     def _probe_predict(p):
-        hidden = p.output.outputs == () or list(p.output.outputs) == []
-        right = p.commit(p.answer)
-        shown = "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
-                        for o in p.output.outputs)
-        return {"kind": "Predict", "hidden_before": hidden, "right": right,
-                "feedback": p.feedback.value, "has_then": p.then is not None, "shown": shown}
+        hidden = p.feedback.value == "" and len(p.output.outputs) == 0
+        nothing = p.commit()                      # nothing chosen yet: no reveal
+        still_hidden = nothing is None and len(p.output.outputs) == 0
+        wrong = (p.answer + 1) % len(p.choices)
+        verdict = p.commit(wrong)
+        shown = len(p.output.outputs) > 0 or p.then is None
+        return {"kind": "Predict", "hidden_before": hidden and still_hidden,
+                "verdict": verdict, "feedback": p.feedback.value, "shown": shown,
+                "answer_text": p.choices[p.answer]}
 
     def _probe_question(q):
         results = {}
@@ -202,11 +205,11 @@ def test_widget_buttons_work(executed):
             assert check["errors"] == [], f"{name}: the stepper raised {check}"
             assert check["steps"] >= 2 and check["next_moves"] and check["back_returns"], check
         elif kind == "Predict":
-            assert check["hidden_before"], f"{name}: a prediction shows its result before commit"
-            assert check["right"] is True and "Right" in check["feedback"], check
-            if check["has_then"]:
-                assert check["shown"].strip(), f"{name}: committing showed nothing {check}"
-                assert "could not show" not in check["shown"], check
+            assert check["hidden_before"], f"{name}: a prediction showed its result early {check}"
+            assert check["verdict"] is False and "Not quite" in check["feedback"], check
+            assert check["answer_text"] in check["feedback"] and check["shown"], \
+                f"{name}: after the commit the answer or its drawing is missing {check}"
+            assert "could not show" not in check["feedback"], check
         else:
             feedback = check["feedback"]
             right = feedback[str(check["answer"])]
@@ -219,7 +222,7 @@ def test_widget_buttons_work(executed):
 def test_every_chapter_has_a_self_check_and_a_lab_or_stepper():
     for path in sorted(NOTEBOOKS.glob("0[0-7]-*.ipynb")):
         sources = "\n".join(c.source for c in nbformat.read(path, 4).cells if c.cell_type == "code")
-        asked = sources.count("Question(") + len(re.findall(r"\bask\(", sources))
+        asked = len(re.findall(r"\b(?:ask|Question)\(", sources))
         assert asked >= 2, f"{path.name}: fewer than 2 self-check questions"
         assert "Lab(" in sources or "Stepper(" in sources, f"{path.name}: no lab to try"
 

@@ -2,6 +2,7 @@
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -255,3 +256,21 @@ def test_each_chapter_has_its_opening_prediction_and_the_model_agrees_where_it_c
     assert abs((1 - 0.95 ** 40) - 0.87) < 0.01 and answer("06-predict") == "more than 8 GiB"
     w = predict("07-predict", then=lambda: "shown")
     assert w.commit(answer("07-predict")) is True and w.result == "shown"
+
+
+# Chapters whose questions are all asked by id: their code cells show no answer.
+ANSWERS_HIDDEN = ("04", "05", "06", "07", "08")
+
+
+@pytest.mark.parametrize("chapter", ANSWERS_HIDDEN)
+def test_no_answer_or_explanation_in_a_chapter_cell(chapter):
+    """A student reads the cells: a self-check's answer= or why= there gives it away."""
+    import re
+    import nbformat
+    notebooks = Path(__file__).resolve().parent.parent / "notebooks"
+    [path] = notebooks.glob(f"{chapter}-*.ipynb")
+    cells = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+    leaks = [c.source for c in cells if re.search(r"\b(answer|why)\s*=", c.source)]
+    assert not leaks, f"{path.name} shows an answer or explanation: {leaks[0][:200]}"
+    asked = sum(len(re.findall(r"\b(?:ask|predict)\(\"\d\d-", c.source)) for c in cells)
+    assert asked >= 3, f"{path.name}: fewer than 3 questions asked by catalog id"

@@ -11,6 +11,7 @@ import numpy as np
 from .events import Event, pages_str, who
 
 PTES_PER_TABLE = 512
+OOM_SCORE_ADJ_MIN = -1000
 
 
 class OomKiller:
@@ -38,11 +39,15 @@ class OomKiller:
     def _oom_victim(self):
         """The live process with the highest oom_badness.
 
-        Ties go to the highest pid: the kernel's select_bad_process keeps the last task
-        of equal score in its scan, oldest first; that the scan order is the pid order
-        is the model's simplification."""
+        oom_score_adj -1000 (OOM_SCORE_ADJ_MIN) is never chosen: oom_badness() returns
+        LONG_MIN for it before any sum. Ties go to the highest pid: the kernel's
+        select_bad_process keeps the last task of equal score in its scan, oldest first;
+        that the scan order is the pid order is the model's simplification. If every
+        process is -1000, Linux panics ("no killable processes"); the model, which must
+        free a frame, then takes the highest score anyway."""
         live = [p for p in self._procs if p.alive]
-        return max(live, key=lambda p: (self.oom_badness(p), p.pid))
+        return max(live, key=lambda p: (p.oom_score_adj != OOM_SCORE_ADJ_MIN,
+                                        self.oom_badness(p), p.pid))
 
     def _out_of_memory(self, faulting, vpn):
         victim = self._oom_victim()

@@ -57,6 +57,7 @@ IMPORT_TO_DIST = {
     "psutil": ({"psutil"}, {"psutil"}),
     "scipy": ({"scipy"}, {"scipy"}),
     "pandas": ({"pandas"}, {"pandas"}),
+    "nbgrader": ({"nbgrader"}, {"nbgrader"}),
 }
 NEWER_STDLIB = {"tomllib"}  # stdlib from 3.11, imported behind a fallback
 

@@ -79,6 +79,29 @@ def check():
     return None
 
 
+STALE = 3600      # s: an empty submission cgroup this old was left by a killed worker
+
+
+def sweep(base):
+    """Remove empty `cowlab-*` cgroups older than STALE (a worker killed with its grader
+    cannot remove its own); young ones may belong to a batch running now."""
+    try:
+        names = [n for n in os.listdir(base) if n.startswith("cowlab-") and n != "cowlab-grader"]
+    except OSError:
+        return
+    for n in names:
+        d = os.path.join(base, n)
+        try:
+            if time.time() - os.stat(d).st_mtime < STALE:
+                continue
+            with open(os.path.join(d, "cgroup.procs")) as f:
+                if f.read().strip():
+                    continue
+            os.rmdir(d)
+        except OSError:
+            pass
+
+
 class Cgroup:
     """One submission's cgroup(s): `dirs` to join, `kill()`, `hit_memory()`, `remove()`."""
 
@@ -87,6 +110,7 @@ class Cgroup:
         self.dirs = {}
         try:
             for controller, base in _bases().items():
+                sweep(base)
                 d = os.path.join(base, name)
                 os.mkdir(d)
                 self.dirs[controller] = d

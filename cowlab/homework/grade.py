@@ -163,7 +163,7 @@ def run_worker(path, args):
     it does not grow with the notebook's cell count."""
     cmd = [sys.executable, "-m", "cowlab.homework.grade", "--worker", "--exercises",
            str(args.exercises), "--timeout", str(args.timeout), "--memory", str(args.memory),
-           "--budget", str(args.budget)]
+           "--budget", str(args.budget), "--parent", str(os.getpid())]
     if not args.no_sandbox:
         cmd.append("--sandbox")
         for d in args.hide:

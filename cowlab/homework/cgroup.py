@@ -11,7 +11,6 @@ grader to be root (or to own a delegated subtree).
 """
 import os
 import secrets
-import signal
 import time
 
 ROOT = "/sys/fs/cgroup"
@@ -155,17 +154,8 @@ class Cgroup:
 
     def kill(self, rounds=50):
         """SIGKILL every process of the submission until none is left."""
-        for _ in range(rounds):
-            pids = self.pids()
-            if not pids:
-                return True
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.02)
-        return not self.pids()
+        from .procs import kill_until_gone
+        return kill_until_gone(self.pids, rounds, 0.02)
 
     def hit_memory(self):
         """Has the submission run into its memory limit (an allocation refused or an

@@ -27,6 +27,19 @@ ASSIGNMENTS = ("01-fork", "07-code")
 BIN = Path(sys.executable).parent
 
 
+# nbgrader_config.py as the README gives it
+CONFIG = """\
+from nbgrader.converters import GenerateAssignment
+c = get_config()
+c.CourseDirectory.root = {root!r}
+c.CourseDirectory.course_id = "cowlab"
+c.ExecutePreprocessor.timeout = 300
+c.GenerateAssignment.preprocessors = (
+    ["cowlab.homework.release.StudentPlaceholder"]
+    + GenerateAssignment.class_traits()["preprocessors"].default())
+"""
+
+
 def nbgrader(course, *args):
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     run = subprocess.run([str(BIN / "nbgrader"), *args], cwd=course, env=env,
@@ -61,11 +74,7 @@ def partly_right(assignment):
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     course = tmp_path_factory.mktemp("course")
-    (course / "nbgrader_config.py").write_text(
-        "c = get_config()\n"
-        f"c.CourseDirectory.root = {str(course)!r}\n"
-        "c.CourseDirectory.course_id = 'cowlab'\n"
-        "c.ExecutePreprocessor.timeout = 300\n")
+    (course / "nbgrader_config.py").write_text(CONFIG.format(root=str(course)))
     students = {"ana": "correct", "bo": "blank", "cy": "partial"}
     for a in ASSIGNMENTS:
         (course / "source" / a).mkdir(parents=True)
@@ -126,6 +135,15 @@ def test_the_code_lab_gets_full_marks_under_nbgrader_and_partial_credit_when_par
     assert 0 < s[("cy", "07-code", "q1")][0] < 8            # some scenarios pass
     assert s[("cy", "07-code", "q2")] == (2.0, 4.0)         # two suspects of four
     assert all(v[0] == 0 for k, v in s.items() if k[0] == "bo")
+
+
+def test_a_released_notebook_asks_for_the_students_id(course):
+    for a in ASSIGNMENTS:
+        nb = json.loads((course["course"] / "release" / a / f"{a}.ipynb").read_text())
+        student = [c for c in nb["cells"]
+                   if c["metadata"].get("cowlab", {}).get("role") == "student"]
+        assert ["".join(c["source"]) for c in student] == ['STUDENT = "your-id"']
+        assert "example-student" not in json.dumps(nb)
 
 
 def test_feedback_is_generated_and_the_solutions_validate(course):

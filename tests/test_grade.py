@@ -118,8 +118,10 @@ def test_the_grades_are_the_committed_ones(batch):
     with open(SUBS / "results" / "grades.csv", newline="") as f:
         committed = [r for r in csv.DictReader(f)]
     key = ("student", "assignment", "question", "points", "max_points", "status")
-    assert [tuple(r[k] for k in key) for r in batch["rows"]] == \
-        [tuple(r[k] for k in key) for r in committed]
+    # hog's statuses depend on which of its processes the OOM killer takes, and when
+    # (wrong type, memory or time limit): its own test checks what must hold
+    assert [tuple(r[k] for k in key) for r in batch["rows"] if r["student"] != "hog"] == \
+        [tuple(r[k] for k in key) for r in committed if r["student"] != "hog"]
 
 
 def test_the_batch_finishes_cleanly(batch):

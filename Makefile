@@ -38,7 +38,7 @@ apt_install = apt-cache show $(1) >/dev/null 2>&1 || $(APT) update; $(APT) insta
 # True in a recipe when we may apt-get install: root on a machine that has apt-get.
 IS_ROOT = [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1
 
-.PHONY: help lab test test-py test-nb notebooks bench setup setup-test renderer browser clean
+.PHONY: help lab test test-py test-nb notebooks bench setup setup-test renderer browser sandbox clean
 
 help:
 	@echo "make lab     open the course in JupyterLab (PORT=$(PORT), HOST=$(HOST))"
@@ -105,7 +105,20 @@ browser:
 	       "sudo apt-get install chromium"; \
 	fi
 
-setup: $(STAMP) renderer
+# Debian's bubblewrap: `cowlab grade` runs every submission inside it (and refuses to
+# grade without it unless told --no-sandbox). setpriv (util-linux) is always there.
+sandbox:
+	@if command -v bwrap >/dev/null 2>&1; then \
+	  echo "== grading sandbox: $$(command -v bwrap)"; \
+	elif $(IS_ROOT); then \
+	  echo "== installing Debian's bubblewrap (the grading sandbox)"; \
+	  $(call apt_install,bubblewrap); \
+	else \
+	  echo "== grading sandbox: no bwrap on PATH and not root; cowlab grade needs it:" \
+	       "sudo apt-get install bubblewrap"; \
+	fi
+
+setup: $(STAMP) renderer sandbox
 setup-test: setup browser
 
 # --- the two commands -----------------------------------------------------------------

@@ -3,10 +3,12 @@
     python bench/grade.py                 # full: 3 single runs per assignment + 100-batch
     COWLAB_BENCH_BATCH=10 python bench/grade.py     # a quick run with a 10-notebook batch
     COWLAB_BENCH_REPEAT=1 ...                       # single runs per assignment
+    COWLAB_BENCH_SANDBOX=0 ...                      # without the sandbox (--no-sandbox)
 
 Submissions are the solutions notebooks under fresh student ids (every one a different
 variant, all correct), round-robin over the assignments, graded by the real command
-(fresh limited kernels, the code exercises in their own process). Prints medians.
+(fresh kernels in the sandbox -- bubblewrap and a cgroup per submission -- the code
+exercises in processes of their own). Prints medians, and the load average.
 """
 import csv
 import json
@@ -22,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BATCH = int(os.environ.get("COWLAB_BENCH_BATCH", "100"))
 REPEAT = int(os.environ.get("COWLAB_BENCH_REPEAT", "3"))
 JOBS = int(os.environ.get("COWLAB_BENCH_JOBS", "2"))
+SANDBOX = os.environ.get("COWLAB_BENCH_SANDBOX", "1") != "0"
 
 
 def submission(src, student, dest):
@@ -37,7 +40,8 @@ def grade(paths, out, jobs=1):
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     t = time.perf_counter()
     run = subprocess.run([sys.executable, "-m", "cowlab", "grade", *map(str, paths), "--out",
-                          str(out), "--jobs", str(jobs)], env=env, capture_output=True, text=True)
+                          str(out), "--jobs", str(jobs)] + ([] if SANDBOX else ["--no-sandbox"]),
+                         env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - t
     if run.returncode != 0:
         sys.exit(f"cowlab grade failed:\n{run.stderr[-2000:]}")
@@ -53,7 +57,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         print(f"cowlab grade on {os.cpu_count()} CPUs (load {os.getloadavg()[0]:.1f}); "
-              f"each notebook in a fresh kernel")
+              f"each notebook in a fresh kernel, {'in' if SANDBOX else 'WITHOUT'} the sandbox")
         print(f"{'assignment':<18}{'median s/submission':>22}   (of {REPEAT})")
         singles = []
         for src in solutions:
@@ -71,7 +75,8 @@ def main():
                            tmp / f"batch-{i:03d}.ipynb") for i in range(BATCH)]
         seconds, students, full = grade(subs, tmp / "batch.csv", jobs=JOBS)
         print(f"batch of {BATCH} submissions, --jobs {JOBS}: {seconds:.1f} s "
-              f"({seconds / BATCH:.2f} s per submission); {full}/{students} got full marks")
+              f"({seconds / BATCH:.2f} s per submission); {full}/{students} got full marks "
+              f"(load {os.getloadavg()[0]:.1f} after)")
 
 
 if __name__ == "__main__":

@@ -58,6 +58,8 @@ IMPORT_TO_DIST = {
     "psutil": ({"psutil"}, {"psutil"}),
     "scipy": ({"scipy"}, {"scipy"}),
     "pandas": ({"pandas"}, {"pandas"}),
+    "nbgrader": ({"nbgrader"}, {"nbgrader"}),
+    "nbconvert": ({"nbconvert"}, {"nbconvert"}),
 }
 NEWER_STDLIB = {"tomllib"}  # stdlib from 3.11, imported behind a fallback
 

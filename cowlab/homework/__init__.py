@@ -44,33 +44,41 @@ class Homework:
     def check(self, qid, value):
         """Print one line of feedback; never raises (a broken answer is `invalid`).
 
-        Under nbgrader (`nbgrader autograde` or `validate` set NBGRADER_EXECUTION), an
-        answer that is not correct raises AssertionError, since nbgrader awards a test
-        cell's points when it runs without error.
+        Under nbgrader (`nbgrader autograde` or `validate` set NBGRADER_EXECUTION) it
+        judges as `cowlab grade` does -- every scenario of a code question, not only the
+        public ones -- and returns the points, which the check cell shows as its
+        result: nbgrader takes a test cell's numeric result as its (partial) score.
         """
-        line = self.feedback(qid, value)
+        graded = os.environ.get("NBGRADER_EXECUTION") in ("autograde", "validate")
+        status, points, line = self.verdict(qid, value, public_only=not graded)
         print(line)
-        if os.environ.get("NBGRADER_EXECUTION") in ("autograde", "validate") \
-                and line != "correct":
-            raise AssertionError(f"{qid}: {line}")
+        if graded:
+            return float(points)
+        return None
 
     def feedback(self, qid, value):
+        """The one line the check prints (the public scenarios only, for code)."""
+        return self.verdict(qid, value)[2]
+
+    def verdict(self, qid, value, public_only=True):
+        """(status, points, line) with the grader's judges: bank.judge on the answer as
+        the grader extracts it, codejudge.judge_kernel on a code answer's class."""
         from . import bank
         try:
             q = bank.question(self.assignment, qid)
         except KeyError as e:
-            return f"invalid: {e.args[0]}"
+            return "invalid", 0, f"invalid: {e.args[0]}"
         if q.kind == "code":
-            return _check_code(self, q, value)
+            return _check_code(self, q, value, public_only)
         try:
             value = _as_graded(value, qid)
         except ValueError as e:
-            return f"invalid: {e}"
+            return "invalid", 0, f"invalid: {e}"
         try:
-            status, _, message = bank.judge(self.assignment, qid, self.student, value)
+            status, points, message = bank.judge(self.assignment, qid, self.student, value)
         except Exception as e:          # judge never raises; belt and braces
-            return f"invalid: {type(e).__name__}: {e}"
-        return "correct" if status == "correct" else message
+            return "invalid", 0, f"invalid: {type(e).__name__}: {e}"
+        return status, points, "correct" if status == "correct" else message
 
     def suspects(self, qid):
         """The bug-hunt kernels of this student's variant: {name: kernel class}."""
@@ -86,26 +94,30 @@ def _as_graded(value, qid):
     return json.loads(json.dumps(to_plain(value, qid)))
 
 
-def _check_code(hw, q, value):
-    """Judge the student's kernel class with codejudge.judge_kernel, the grader's judge:
-    the public scenarios here (the grader runs them all)."""
+def _check_code(hw, q, value, public_only=True):
+    """(status, points, line): codejudge.judge_kernel, the grader's judge, on the
+    student's kernel class; the public scenarios only unless public_only is False."""
     from . import codejudge
     if value is None:
-        return "not yet answered"
+        return "unanswered", 0, "not yet answered"
     if not isinstance(value, type):
-        return (f"invalid: {q.id} must be a class, e.g. `class {q.id}(CowKernel): ...`, "
-                f"not {type(value).__name__}")
+        return "invalid", 0, (f"invalid: {q.id} must be a class, e.g. "
+                              f"`class {q.id}(CowKernel): ...`, not {type(value).__name__}")
     try:
-        status, _, msg = codejudge.judge_kernel(hw.assignment, q.id, hw.student, value(),
-                                                public_only=True)
+        from .codex import answer_class
+        answer_class({q.id: value}, q.id)            # the student's own work, not ours
+        status, points, msg = codejudge.judge_kernel(hw.assignment, q.id, hw.student,
+                                                     value(), public_only=public_only)
     except Exception as e:
-        return f"invalid: {type(e).__name__}: {e}"
+        return "invalid", 0, f"invalid: {type(e).__name__}: {e}"
+    if status == "correct" and public_only:
+        return status, points, (f"correct: the public scenarios pass (the grader runs "
+                                f"{codejudge.hidden_count()} more)")
     if status == "correct":
-        return (f"correct: the public scenarios pass (the grader runs "
-                f"{codejudge.hidden_count()} more)")
+        return status, points, f"correct: {msg}"
     if status == "unanswered":
-        return "not yet answered"
-    return f"wrong: {msg}"
+        return status, 0, "not yet answered"
+    return status, points, f"wrong: {msg}"
 
 
 __all__ = ["Homework"]

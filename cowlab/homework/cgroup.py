@@ -11,7 +11,6 @@ grader to be root (or to own a delegated subtree).
 """
 import os
 import secrets
-import signal
 import time
 
 ROOT = "/sys/fs/cgroup"
@@ -79,6 +78,29 @@ def check():
     return None
 
 
+STALE = 3600      # s: an empty submission cgroup this old was left by a killed worker
+
+
+def sweep(base):
+    """Remove empty `cowlab-*` cgroups older than STALE (a worker killed with its grader
+    cannot remove its own); young ones may belong to a batch running now."""
+    try:
+        names = [n for n in os.listdir(base) if n.startswith("cowlab-") and n != "cowlab-grader"]
+    except OSError:
+        return
+    for n in names:
+        d = os.path.join(base, n)
+        try:
+            if time.time() - os.stat(d).st_mtime < STALE:
+                continue
+            with open(os.path.join(d, "cgroup.procs")) as f:
+                if f.read().strip():
+                    continue
+            os.rmdir(d)
+        except OSError:
+            pass
+
+
 class Cgroup:
     """One submission's cgroup(s): `dirs` to join, `kill()`, `hit_memory()`, `remove()`."""
 
@@ -87,6 +109,7 @@ class Cgroup:
         self.dirs = {}
         try:
             for controller, base in _bases().items():
+                sweep(base)
                 d = os.path.join(base, name)
                 os.mkdir(d)
                 self.dirs[controller] = d
@@ -131,17 +154,8 @@ class Cgroup:
 
     def kill(self, rounds=50):
         """SIGKILL every process of the submission until none is left."""
-        for _ in range(rounds):
-            pids = self.pids()
-            if not pids:
-                return True
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.02)
-        return not self.pids()
+        from .procs import kill_until_gone
+        return kill_until_gone(self.pids, rounds, 0.02)
 
     def hit_memory(self):
         """Has the submission run into its memory limit (an allocation refused or an

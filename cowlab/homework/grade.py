@@ -163,7 +163,7 @@ def run_worker(path, args):
     it does not grow with the notebook's cell count."""
     cmd = [sys.executable, "-m", "cowlab.homework.grade", "--worker", "--exercises",
            str(args.exercises), "--timeout", str(args.timeout), "--memory", str(args.memory),
-           "--budget", str(args.budget)]
+           "--budget", str(args.budget), "--parent", str(os.getpid())]
     if not args.no_sandbox:
         cmd.append("--sandbox")
         for d in args.hide:
@@ -292,8 +292,8 @@ def main(argv=None):
         ap.error("--budget must be > 0")
     from . import bank, feedback, plan, worker  # noqa: F401 (all we import, before any student code)
     if not args.no_sandbox:
-        from . import jail
-        why = jail.check()
+        from . import cgroup, jail
+        why = jail.check() or cgroup.check()
         if why:
             print(f"cowlab grade: cannot make a sandbox for student code: {why}.\nTo fix: "
                   f"{jail.FIX}.", file=sys.stderr)

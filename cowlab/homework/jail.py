@@ -36,15 +36,12 @@ def bwrap():
 
 
 def check():
-    """None if a sandbox can be made here, else a sentence saying what is missing."""
-    from . import cgroup
+    """None if bubblewrap can make a sandbox here, else a sentence saying what is missing
+    (cgroup.check says the same of the cgroups)."""
     if bwrap() is None:
         return "no bubblewrap (bwrap) on PATH"
     if os.geteuid() == 0 and shutil.which("setpriv") is None:
         return "no setpriv (util-linux) on PATH to drop to an unprivileged uid"
-    why = cgroup.check()
-    if why:
-        return why
     try:
         run = subprocess.run(command("/", ["/bin/true"]), capture_output=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -123,9 +120,26 @@ def _libc():
     return ctypes.CDLL(None, use_errno=True)
 
 
-def cap_directory(path, size=WORK_BYTES):
-    """Mount a tmpfs of `size` bytes on `path` (root only); True if it is capped now."""
+CLONE_NEWNS = 0x00020000
+MS_REC, MS_PRIVATE = 0x4000, 1 << 18
+
+
+def private_mounts():
+    """Give this process a mount namespace of its own whose mounts do not propagate:
+    what it mounts (the submission's tmpfs) goes away with it and its children, even if
+    it is killed before it can unmount. Root only; True if done."""
     if os.geteuid() != 0:
+        return False
+    libc = _libc()
+    if libc.unshare(CLONE_NEWNS) != 0:
+        return False
+    return libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) == 0
+
+
+def cap_directory(path, size=WORK_BYTES):
+    """Mount a tmpfs of `size` bytes on `path` (root only, in the worker's private mount
+    namespace: see private_mounts); True if it is capped now."""
+    if os.geteuid() != 0 or not private_mounts():
         return False
     opts = f"size={size},mode=0700,uid={UID},gid={UID}".encode()
     ok = _libc().mount(b"cowlab-submission", os.fsencode(path), b"tmpfs", 0, opts) == 0

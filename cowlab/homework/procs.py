@@ -65,10 +65,10 @@ def reap_zombies():
             return
 
 
-def reap_descendants(exclude=(), rounds=20):
-    """SIGKILL every process below us (except `exclude` subtrees) until none is left."""
+def kill_until_gone(find, rounds=20, pause=0.05, then=None):
+    """SIGKILL every pid `find()` lists, again and again, until it lists none."""
     for _ in range(rounds):
-        pids = descendants(exclude=exclude)
+        pids = find()
         if not pids:
             return True
         for pid in pids:
@@ -76,9 +76,15 @@ def reap_descendants(exclude=(), rounds=20):
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        time.sleep(0.05)
-        reap_zombies()
-    return not descendants(exclude=exclude)
+        time.sleep(pause)
+        if then:
+            then()
+    return not find()
+
+
+def reap_descendants(exclude=(), rounds=20):
+    """SIGKILL every process below us (except `exclude` subtrees) until none is left."""
+    return kill_until_gone(lambda: descendants(exclude=exclude), rounds, 0.05, reap_zombies)
 
 
 def kill_group(pid):

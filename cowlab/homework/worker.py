@@ -187,6 +187,23 @@ def grade_worker(path, exercises, timeout, memory, budget=None, sandbox=False, h
                 values=values, code=code, notes=notes[:50])
 
 
+def die_with_parent(parent):
+    """The worker (a session of its own) dies when the grader (pid `parent`) does, and
+    with it the sandbox (bubblewrap's --die-with-parent): nothing of a submission
+    outlives it."""
+    import ctypes
+    import signal
+    try:
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    if parent and os.getppid() != parent:     # the grader died before the call
+        os._exit(1)
+
+
+PR_SET_PDEATHSIG = 1
+
+
 def worker_main(argv):
     """`python -m cowlab.homework.grade --worker ...`: one submission -> one JSON line."""
     ap = argparse.ArgumentParser()
@@ -197,8 +214,10 @@ def worker_main(argv):
     ap.add_argument("--budget", type=float)
     ap.add_argument("--sandbox", action="store_true")
     ap.add_argument("--hide", action="append", default=[])
+    ap.add_argument("--parent", type=int, default=0)
     ap.add_argument("path")
     args = ap.parse_args(argv)
+    die_with_parent(args.parent)
     out = os.fdopen(os.dup(1), "w")
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)           # nothing else may write on our result channel

@@ -337,7 +337,7 @@ for i in range(12):                     # 12 x 256 MiB, each under its own RLIMI
         try:
             hog = bytearray(256 << 20)
             hog[::4096] = b"x" * (len(hog) // 4096)
-            time.sleep(8)
+            time.sleep(3)
         finally:
             os._exit(0)
     kids.append(pid)

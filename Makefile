@@ -2,6 +2,7 @@
 #   make lab    set up .venv and open the course in JupyterLab (http://127.0.0.1:8888)
 #   make test   set up .venv and run everything: pytest over tests/, nbval over the notebooks
 #   make bench  run bench/*.py one after another (they print their figures)
+#   make lite   build the course as a static JupyterLite site into build/lite/
 #
 # Needs only Python >= 3.10 (python3.11 if present, else python3) and, as root on
 # Debian, apt-get: the first run creates .venv and installs the project into it; later
@@ -34,12 +35,13 @@ apt_install = apt-cache show $(1) >/dev/null 2>&1 || $(APT) update; $(APT) insta
 # True in a recipe when we may apt-get install: root on a machine that has apt-get.
 IS_ROOT = [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1
 
-.PHONY: help lab test test-py test-nb bench setup setup-test renderer browser clean
+.PHONY: help lab test test-py test-nb bench setup setup-test renderer browser npm lite clean
 
 help:
 	@echo "make lab     open the course in JupyterLab (PORT=$(PORT), HOST=$(HOST))"
 	@echo "make test    run the whole suite: pytest tests/ and nbval over the notebooks"
 	@echo "make bench   run the benchmarks in bench/"
+	@echo "make lite    build the course as a static site (JupyterLite, no server) into build/lite/"
 	@echo "make clean   remove .venv and caches"
 
 # --- set-up ---------------------------------------------------------------------------
@@ -98,6 +100,17 @@ browser:
 	       "sudo apt-get install chromium"; \
 	fi
 
+# npm, for the static site's Pyodide runtime and viz.js: Debian's when root.
+npm:
+	@if command -v npm >/dev/null 2>&1; then \
+	  echo "== npm: $$(command -v npm)"; \
+	elif $(IS_ROOT); then \
+	  echo "== installing Debian's npm (for make lite)"; \
+	  $(call apt_install,npm); \
+	else \
+	  echo "make: npm is missing and we are not root: sudo apt-get install npm" >&2; exit 1; \
+	fi
+
 setup: $(STAMP) renderer
 setup-test: setup browser
 
@@ -115,9 +128,16 @@ lab: setup
 	set -x; \
 	exec $(VENV)/bin/jupyter lab $$nb --ip=$(HOST) --port=$(PORT) $(ALLOW_ROOT) $(LAB_ARGS)
 
-# Both halves always run; the target fails if either failed.
+# The static site: build/lite/ (not committed; npm and PyPI downloads are cached in
+# build/lite-cache/, so a rebuild takes seconds). Serve the folder from any static host.
+lite: $(STAMP) npm
+	$(PY) -m cowlab.lite.build --out build/lite --cache build/lite-cache
+
+# Both halves always run (after the static site is built: tests/browser/test_lite.py
+# tests it); the target fails if any part failed.
 test: setup-test
 	@status=0; \
+	$(MAKE) --no-print-directory lite || status=1; \
 	$(MAKE) --no-print-directory test-py || status=1; \
 	$(MAKE) --no-print-directory test-nb || status=1; \
 	if [ $$status = 0 ]; then echo "== make test: all passed"; \
@@ -152,4 +172,4 @@ bench: setup
 	if [ -n "$$failed" ]; then echo "== bench: FAILED:$$failed" >&2; exit 1; fi
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis build/lite build/lite-cache

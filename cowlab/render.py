@@ -645,6 +645,12 @@ def find_renderer():
 
 def render_svg(source, renderer=None, timeout=60):
     """Run the renderer on DOT source and return the SVG text."""
+    if renderer is None and sys.platform == "emscripten":   # in the browser: no dot
+        from . import vizjs                                  # (make lite bundles viz.js)
+        try:
+            return vizjs.render_svg(source)
+        except vizjs.Unavailable as exc:                     # -> the text description
+            raise RendererMissing(str(exc)) from exc
     renderer = renderer or find_renderer()
     if renderer is None:
         raise RendererMissing(f"no graph renderer found: {FIX}")

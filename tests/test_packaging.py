@@ -59,6 +59,9 @@ IMPORT_TO_DIST = {
     "pandas": ({"pandas"}, {"pandas"}),
 }
 NEWER_STDLIB = {"tomllib"}  # stdlib from 3.11, imported behind a fallback
+# Modules of the Pyodide runtime itself (cowlab/vizjs.py, only in the browser kernel
+# of the static site): never installed, so never declared.
+PYODIDE_RUNTIME = {"js", "pyodide"}
 
 
 def normalize(name):
@@ -155,7 +158,7 @@ def repo_modules(root):
 def third_party_imports(files, root):
     """{import name: [where, ...]} of third-party imports in .py and .ipynb files."""
     first_party = {"cowlab"} | repo_modules(root)
-    stdlib = set(sys.stdlib_module_names) | NEWER_STDLIB | {"__future__"}
+    stdlib = set(sys.stdlib_module_names) | NEWER_STDLIB | PYODIDE_RUNTIME | {"__future__"}
     found = {}
     for path in files:
         path = Path(path)

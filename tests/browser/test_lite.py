@@ -11,6 +11,7 @@ What needs numpy (the chapters, the lab) is the manual check in the README.
 import functools
 import http.server
 import json
+import re
 import threading
 import time
 from pathlib import Path
@@ -101,15 +102,24 @@ def test_site_offline_kernel_cowlab_and_vizjs_drawing(site, artifacts):
             page.on("pageerror", lambda e: errors.append(str(e)))
             t0 = time.monotonic()
             page.goto(f"{site}/lab/index.html?path=check.ipynb")
-            # JupyterLab loads from the site.
-            cell = page.locator(".jp-NotebookPanel .jp-CodeCell").first
-            cell.wait_for(timeout=90_000)
-            # Run the check cell: the kernel starts, cowlab (preloaded) imports.
-            cell.locator(".cm-content").click()
-            page.keyboard.press("Shift+Enter")
+            # JupyterLab loads from the site, with the check page open.
+            page.locator(".jp-NotebookPanel .jp-CodeCell").first.wait_for(timeout=120_000)
+            # The Pyodide kernel starts (Pyodide, its wheels, cowlab preloaded).
+            kernel = page.locator(".jp-StatusBar-TextItem",
+                                  has_text=re.compile(r"Python \(Pyodide\) \| Idle"))
+            try:
+                kernel.first.wait_for(timeout=240_000)
+            except Exception:
+                page.screenshot(path=str(artifacts / "lite-failed.png"))
+                raise AssertionError(f"the Pyodide kernel did not start: {errors[:5]}")
+            kernel_s = time.monotonic() - t0
+            # Run the check cell (Run > Run All Cells): import cowlab, no %pip.
+            page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+            page.locator(".lm-Menu-itemLabel",
+                         has_text=re.compile(r"^Run All Cells$")).click()
             button = page.locator(".cowlab-check-draw")
             try:
-                button.wait_for(timeout=150_000)
+                button.wait_for(timeout=120_000)
             except Exception:
                 page.screenshot(path=str(artifacts / "lite-failed.png"))
                 raise AssertionError(
@@ -142,4 +152,5 @@ def test_site_offline_kernel_cowlab_and_vizjs_drawing(site, artifacts):
     assert all(urlparse(u).netloc == local for u in served)
     assert all(u.startswith(cdn) for u in refused), \
         f"requests outside the site other than the Pyodide CDN: {refused}"
-    print(f"first executed cell {first_cell_s:.1f} s after navigation; refused {refused}")
+    print(f"kernel idle {kernel_s:.1f} s, first executed cell {first_cell_s:.1f} s after "
+          f"navigation; refused {refused}")

@@ -7,8 +7,8 @@ lite` puts its standalone build `viz-global.js` and its licence into the wheel u
 `cowlab/_vizjs/` (they are not in the git tree: fetched from npm at build time).
 
 Loading viz.js is asynchronous (it compiles WebAssembly); the kernel's Python waits for
-it with `pyodide.ffi.run_sync` (JavaScript Promise Integration: Chromium >= 137, Firefox
->= 139), once, about 0.1 s. Rendering itself is synchronous, so a redraw from a widget
+it with `pyodide.ffi.run_sync` (JavaScript Promise Integration: Chromium >= 137; tested
+with Chromium 150), once, about 0.1 s. Rendering itself is synchronous, so a redraw from a widget
 button needs no waiting. Needs no numpy: the site's check page uses it offline.
 """
 import os
@@ -57,8 +57,8 @@ def load():
             can_run_sync = None
         if can_run_sync is not None and not can_run_sync():
             raise Unavailable("this browser cannot wait for viz.js from Python here "
-                              "(needs JavaScript Promise Integration: Chromium >= 137, "
-                              "Firefox >= 139); run a cell that draws first")
+                              "(needs JavaScript Promise Integration, e.g. Chromium >= 137); "
+                              "run a cell that draws first")
         _viz = run_sync(js.Viz.instance())
     except Unavailable:
         raise

@@ -133,11 +133,10 @@ lab: setup
 lite: $(STAMP) npm
 	$(PY) -m cowlab.lite.build --out build/lite --cache build/lite-cache
 
-# Both halves always run (after the static site is built: tests/browser/test_lite.py
-# tests it); the target fails if any part failed.
-test: setup-test
+# Both halves always run, after the set-up and the static site (tests/browser/test_lite.py
+# tests it); the target fails if either failed.
+test: setup-test lite
 	@status=0; \
-	$(MAKE) --no-print-directory lite || status=1; \
 	$(MAKE) --no-print-directory test-py || status=1; \
 	$(MAKE) --no-print-directory test-nb || status=1; \
 	if [ $$status = 0 ]; then echo "== make test: all passed"; \

@@ -365,7 +365,8 @@ def tiny_notebook(stored_output):
 
 def make_test_in(tmp_path, stored_output):
     """Run the real `make test` recipe on a tiny project: one passing test in tests/, one
-    notebook in notebooks/, no solutions/ or exercises/ (set-up left out with -o)."""
+    notebook in notebooks/, no solutions/ or exercises/ (set-up and the static site,
+    which needs the real project, left out with -o)."""
     for name in ("Makefile", "pyproject.toml"):
         shutil.copy(ROOT / name, tmp_path / name)
     (tmp_path / "tests").mkdir()
@@ -375,7 +376,8 @@ def make_test_in(tmp_path, stored_output):
         sanitize.read_text() if sanitize.exists() else "")
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "notebooks" / "t.ipynb").write_text(json.dumps(tiny_notebook(stored_output)))
-    return subprocess.run([shutil.which("make"), "-o", "setup", "-o", "setup-test", "test",
+    return subprocess.run([shutil.which("make"), "-o", "setup", "-o", "setup-test",
+                           "-o", "lite", "test",
                            f"VENV={sys.prefix}"], cwd=tmp_path, text=True, env=clean_env(),
                           capture_output=True, stdin=subprocess.DEVNULL, timeout=300)
 

@@ -34,7 +34,7 @@ def one_visit(site):
                                      args=jlab.CHROMIUM_ARGS)
         try:
             context = browser.new_context(viewport={"width": 1366, "height": 768},
-                                          service_workers="block")
+                                          service_workers="allow")
             context.route("**/*", lambda r: r.continue_() if r.request.url.startswith(site)
                           else r.abort())
 

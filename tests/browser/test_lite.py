@@ -94,7 +94,7 @@ def test_site_offline_kernel_cowlab_and_vizjs_drawing(site, artifacts):
                                        "--proxy-bypass-list=127.0.0.1"])
         try:
             context = browser.new_context(viewport={"width": 1366, "height": 768},
-                                          service_workers="block")
+                                          service_workers="allow")
             context.route("**/*", route)
             context.on("requestfinished", lambda req: served.append(req.url))
             page = context.new_page()

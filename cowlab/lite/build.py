@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -154,6 +155,10 @@ def cowlab_wheel(cache, viz_js):
          "--quiet", "--wheel-dir", out, stage])
     shutil.rmtree(stage)
     (wheel,) = out.glob("cowlab-*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        if "cowlab/_vizjs/viz-global.js" not in z.namelist():
+            raise SystemExit(f"{wheel.name} lacks cowlab/_vizjs/viz-global.js: "
+                             "pyproject.toml's package-data must list it")
     return wheel
 
 

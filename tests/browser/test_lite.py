@@ -14,7 +14,6 @@ import json
 import re
 import threading
 import time
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest

@@ -6,7 +6,8 @@ kernel starts, the cowlab wheel installs (preloaded by the kernel's settings, no
 button is clicked. Every request not to 127.0.0.1 is refused (playwright routing, and
 a dead proxy for anything routing would miss) and logged: the only ones allowed to be
 *attempted* are the compiled packages the site takes from the Pyodide CDN (numpy).
-What needs numpy (the chapters, the lab) is the manual check in the README.
+What needs numpy (the chapters, the lab) is the manual check in the README; offline,
+the lab must say that it needs numpy and how to get it.
 """
 import functools
 import http.server
@@ -141,6 +142,25 @@ def test_site_offline_kernel_cowlab_and_vizjs_drawing(site, artifacts):
             assert svg.bounding_box()["width"] > 100, "the drawing is not visible"
             assert "drawn by viz.js" in page.locator(".cowlab-check-note").inner_text()
             page.screenshot(path=str(artifacts / "lite-check.png"))
+            # The lab needs numpy: offline it says so, and how to get it, in one line.
+            page.goto(f"{site}/lab/index.html?path=lab.ipynb")
+            page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell") \
+                .first.wait_for(timeout=120_000)
+            kernel.first.wait_for(timeout=240_000)
+            page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+            page.locator(".lm-Menu-itemLabel",
+                         has_text=re.compile(r"^Run All Cells$")).click()
+            error = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output",
+                                 has_text="Error")
+            try:
+                error.first.wait_for(timeout=120_000)
+            except Exception:
+                page.screenshot(path=str(artifacts / "lite-failed.png"))
+                raise
+            words = error.first.inner_text()
+            page.screenshot(path=str(artifacts / "lite-offline-lab.png"))
+            assert "cowlab.Lab needs numpy" in words, words
+            assert "reload the page while online" in words, words
         finally:
             browser.close()
     names = [urlparse(u).path.rsplit("/", 1)[-1] for u in served]

@@ -45,6 +45,9 @@ GREY = "#777777"        # not present, free or freed frames (words say which)
 WHITE = "#FFFFFF"
 
 FIX = "install graphviz: apt-get install graphviz, or pip install graphviz-pure"
+if sys.platform == "emscripten":        # the static site: no dot to install, viz.js
+    FIX = ("this site draws with viz.js, which needs a browser with JavaScript Promise "
+           "Integration (Chromium 137 or later)")
 MAX_ROWS = 24           # rows per table before runs of pages are summarised
 
 # The state of one page-table entry, as a small code (see pte_codes).

@@ -3,6 +3,7 @@
 #   make test   set up .venv and run everything: pytest over tests/, nbval over the notebooks
 #   make bench  run bench/*.py one after another (they print their figures)
 #   make notebooks  build notebooks/, solutions/, exercises/ from notebooks/src/ (what is stale)
+#   make lite   build the course as a static JupyterLite site into build/lite/
 #
 # Needs only Python >= 3.10 (python3.11 if present, else python3) and, as root on
 # Debian, apt-get: the first run creates .venv and installs the project into it; later
@@ -38,7 +39,7 @@ apt_install = apt-cache show $(1) >/dev/null 2>&1 || $(APT) update; $(APT) insta
 # True in a recipe when we may apt-get install: root on a machine that has apt-get.
 IS_ROOT = [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1
 
-.PHONY: help lab test test-py test-nb notebooks bench setup setup-test renderer browser sandbox clean
+.PHONY: help lab test test-py test-nb notebooks bench setup setup-test renderer browser sandbox npm lite clean
 
 help:
 	@echo "make lab     open the course in JupyterLab (PORT=$(PORT), HOST=$(HOST))"
@@ -47,6 +48,7 @@ help:
 	@echo "             notebooks/, solutions/, exercises/, executed (only what is stale;"
 	@echo "             ONLY=\"02 06\" for some, FORCE=1 to execute fresh ones too)"
 	@echo "make bench   run the benchmarks in bench/"
+	@echo "make lite    build the course as a static site (JupyterLite, no server) into build/lite/"
 	@echo "make clean   remove .venv and caches"
 
 # --- set-up ---------------------------------------------------------------------------
@@ -118,6 +120,17 @@ sandbox:
 	       "sudo apt-get install bubblewrap"; \
 	fi
 
+# npm, for the static site's Pyodide runtime and viz.js: Debian's when root.
+npm:
+	@if command -v npm >/dev/null 2>&1; then \
+	  echo "== npm: $$(command -v npm)"; \
+	elif $(IS_ROOT); then \
+	  echo "== installing Debian's npm (for make lite)"; \
+	  $(call apt_install,npm); \
+	else \
+	  echo "make: npm is missing and we are not root: sudo apt-get install npm" >&2; exit 1; \
+	fi
+
 setup: $(STAMP) renderer sandbox
 setup-test: setup browser
 
@@ -138,8 +151,14 @@ lab: setup
 	exec $(VENV)/bin/jupyter lab $$nb --ServerApp.root_dir="$(CURDIR)" --ip=$(HOST) --port=$(PORT) \
 	  $(ALLOW_ROOT) $(LAB_ARGS)
 
-# Both halves always run; the target fails if either failed.
-test: setup-test
+# The static site: build/lite/ (not committed; npm and PyPI downloads are cached in
+# build/lite-cache/, so a rebuild takes seconds). Serve the folder from any static host.
+lite: $(STAMP) npm
+	$(PY) -m cowlab.lite.build --out build/lite --cache build/lite-cache
+
+# Both halves always run, after the set-up and the static site (tests/browser/test_lite.py
+# tests it); the target fails if either failed.
+test: setup-test lite
 	@status=0; \
 	$(MAKE) --no-print-directory test-py || status=1; \
 	$(MAKE) --no-print-directory test-nb || status=1; \
@@ -180,4 +199,4 @@ bench: setup
 	if [ -n "$$failed" ]; then echo "== bench: FAILED:$$failed" >&2; exit 1; fi
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis build/lite build/lite-cache

@@ -51,6 +51,9 @@ GREY = "#777777"        # not present, free or freed frames (words say which)
 WHITE = "#FFFFFF"
 
 FIX = "install graphviz: apt-get install graphviz, or pip install graphviz-pure"
+if sys.platform == "emscripten":        # the static site: no dot to install, viz.js
+    FIX = ("this site draws with viz.js, which needs a browser with JavaScript Promise "
+           "Integration (Chromium 137 or later)")
 
 
 class RendererMissing(RuntimeError):
@@ -291,6 +294,12 @@ def find_renderer():
 
 def render_svg(source, renderer=None, timeout=60):
     """Run the renderer on DOT source and return the SVG text."""
+    if renderer is None and sys.platform == "emscripten":   # in the browser: no dot
+        from . import vizjs                                  # (make lite bundles viz.js)
+        try:
+            return vizjs.render_svg(source)
+        except vizjs.Unavailable as exc:                     # -> the text description
+            raise RendererMissing(str(exc)) from exc
     renderer = renderer or find_renderer()
     if renderer is None:
         raise RendererMissing(f"no graph renderer found: {FIX}")

@@ -62,6 +62,9 @@ IMPORT_TO_DIST = {
     "nbconvert": ({"nbconvert"}, {"nbconvert"}),
 }
 NEWER_STDLIB = {"tomllib"}  # stdlib from 3.11, imported behind a fallback
+# Modules of the Pyodide runtime itself (cowlab/vizjs.py, only in the browser kernel
+# of the static site): never installed, so never declared.
+PYODIDE_RUNTIME = {"js", "pyodide"}
 
 
 def normalize(name):
@@ -158,7 +161,7 @@ def repo_modules(root):
 def third_party_imports(files, root):
     """{import name: [where, ...]} of third-party imports in .py and .ipynb files."""
     first_party = {"cowlab"} | repo_modules(root)
-    stdlib = set(sys.stdlib_module_names) | NEWER_STDLIB | {"__future__"}
+    stdlib = set(sys.stdlib_module_names) | NEWER_STDLIB | PYODIDE_RUNTIME | {"__future__"}
     found = {}
     for path in files:
         path = Path(path)
@@ -365,7 +368,8 @@ def tiny_notebook(stored_output):
 
 def make_test_in(tmp_path, stored_output):
     """Run the real `make test` recipe on a tiny project: one passing test in tests/, one
-    notebook in notebooks/, no solutions/ or exercises/ (set-up left out with -o)."""
+    notebook in notebooks/, no solutions/ or exercises/ (set-up and the static site,
+    which needs the real project, left out with -o)."""
     for name in ("Makefile", "pyproject.toml"):
         shutil.copy(ROOT / name, tmp_path / name)
     (tmp_path / "tests").mkdir()
@@ -375,7 +379,8 @@ def make_test_in(tmp_path, stored_output):
         sanitize.read_text() if sanitize.exists() else "")
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "notebooks" / "t.ipynb").write_text(json.dumps(tiny_notebook(stored_output)))
-    return subprocess.run([shutil.which("make"), "-o", "setup", "-o", "setup-test", "test",
+    return subprocess.run([shutil.which("make"), "-o", "setup", "-o", "setup-test",
+                           "-o", "lite", "test",
                            f"VENV={sys.prefix}"], cwd=tmp_path, text=True, env=clean_env(),
                           capture_output=True, stdin=subprocess.DEVNULL, timeout=300)
 

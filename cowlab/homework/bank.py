@@ -31,11 +31,28 @@ def _cached(key, fn):
     return json.loads(_CACHE[key])
 
 
+REDRAWS = 64
+
+
+def draw(q, student):
+    """The variant of `student`: q.make on the seeded generator. A variant the question
+    calls degenerate (nothing happens, an empty list to print...) is drawn again from a
+    derived seed, so only those students get new numbers; everyone else keeps theirs."""
+    p = q.make(random.Random(seed(q.assignment, q.id, student)))
+    n = 0
+    while q.degenerate is not None and q.degenerate(p):
+        n += 1
+        if n > REDRAWS:
+            raise RuntimeError(f"{q.assignment}/{q.id}: {REDRAWS} degenerate variants in a "
+                               "row; the generator rarely makes a good one")
+        p = q.make(random.Random(seed(q.assignment, q.id, f"{student}#redraw{n}")))
+    return p
+
+
 def params(assignment_name, qid, student):
     """The variant's params: plain JSON data drawn from seed(assignment, qid, student)."""
     q = question(assignment_name, qid)
-    return _cached(("p", assignment_name, qid, student),
-                   lambda: q.make(random.Random(seed(assignment_name, qid, student))))
+    return _cached(("p", assignment_name, qid, student), lambda: draw(q, student))
 
 
 def expected(assignment_name, qid, student):
@@ -44,6 +61,8 @@ def expected(assignment_name, qid, student):
     if q.kind == "code":
         raise ValueError(f"{assignment_name}/{qid} is a code question: it is judged by "
                          "running it (codejudge.judge_kernel), it has no single expected value")
+    if q.kind == "explain":
+        raise ValueError(f"{assignment_name}/{qid} is free text: the teacher grades it")
     return _cached(("e", assignment_name, qid, student),
                    lambda: to_plain(q.solve(params(assignment_name, qid, student))))
 
@@ -52,7 +71,7 @@ def prompt(assignment_name, qid, student):
     """The question text with this student's numbers (what hw.ask prints)."""
     q = question(assignment_name, qid)
     p = params(assignment_name, qid, student)
-    text = q.prompt.format(**p)
+    text = q.prompt.format(**p, **(q.words(p) if q.words else {}))
     if q.kind == "choice":
         opts = choice_options(q, p)
         text += "\n" + "\n".join(f"  ({k}) {v}" for k, v in opts.items())
@@ -60,6 +79,8 @@ def prompt(assignment_name, qid, student):
     elif q.kind == "number":
         text += f"\nAnswer with a number{' in ' + q.unit if q.unit else ''}"
         text += f" (within {q.tolerance:g})." if q.tolerance else "."
+    elif q.kind == "construct":
+        text += f"\nAnswer with {q.shape}. Any answer that meets every condition is right."
     return text
 
 
@@ -71,6 +92,10 @@ def choice_options(q, p):
 
 
 # -- judging -------------------------------------------------------------------------
+
+MANUAL = ("left for the teacher: a free-text answer is graded by hand (0 automatic "
+          "points; pending)")
+
 
 def _number(x):
     return type(x) in (int, float)
@@ -84,14 +109,17 @@ def _describe(x):
 def judge(assignment_name, qid, student, given):
     """(status, points, message) for a JSON-decoded answer; never raises.
 
-    status: correct | wrong | unanswered | invalid; a wrong answer gets a hint
-    that does not give the answer away."""
+    status: correct | wrong | unanswered | invalid (| manual for a free-text question,
+    which only the teacher grades); a wrong answer gets a hint that does not give the
+    answer away; a construction is judged by its constraints (construct.py)."""
     try:
         q = question(assignment_name, qid)
     except KeyError as e:
         return "invalid", 0, f"invalid: {e.args[0]}"
     if q.kind == "code":
         return "invalid", 0, "invalid: code questions are graded by running them (codex)"
+    if q.kind == "explain":
+        return "manual", 0, MANUAL
     try:
         given = to_plain(given, qid)
     except ValueError as e:
@@ -102,6 +130,9 @@ def judge(assignment_name, qid, student, given):
         return "unanswered", 0, "not yet answered"
     try:
         p = params(assignment_name, qid, student)
+        if q.kind == "construct":
+            from .construct import judge_construct
+            return judge_construct(q, p, given)
         exp = expected(assignment_name, qid, student)
         return _JUDGES[q.kind](q, p, exp, given)
     except Exception as e:   # a bug of ours must not cost the student: say so

@@ -17,7 +17,7 @@ from cowlab.homework import Homework, bank
 
 STUDENTS = ["example-student", "ana-maria", "bob-7", "zoë"]
 ALL = [q for qs in bank.ASSIGNMENTS.values() for q in qs]
-GRADED = [q for q in ALL if q.kind != "code"]
+GRADED = [q for q in ALL if q.kind in ("number", "choice", "state")]   # one right answer
 
 
 def ids(q):
@@ -27,11 +27,11 @@ def ids(q):
 def test_the_bank_covers_the_course():
     names = list(bank.ASSIGNMENTS)
     for course in ("01-fork", "02-write-faults", "03-refcounting", "04-exec",
-                   "05-overcommit", "06-redis"):
+                   "05-overcommit", "06-redis", "07-beyond-fork", "08-real-kernel"):
         assert course in names
         assert len(bank.ASSIGNMENTS[course]) >= 4, course
     assert len(ALL) >= 30
-    assert {q.kind for q in ALL} == {"number", "choice", "state", "code"}
+    assert {q.kind for q in ALL} == {"number", "choice", "state", "code", "construct", "explain"}
     for name, qs in bank.ASSIGNMENTS.items():
         assert len({q.id for q in qs}) == len(qs), f"duplicate qids in {name}"
         for q in qs:
@@ -195,14 +195,22 @@ def oracle(assignment, qid, p):
     if (assignment, qid) == ("05-overcommit", "q2"):
         return (p["pages"] * (1 + p["forks"]) + p["shared"]) * 4
     if (assignment, qid) == ("05-overcommit", "q4"):
-        return p["ram"] * p["ratio"] // 100 + p["swap"] - p["pages"]
+        # Linux (mm/util.c): granted while committed + request < limit - admin - user
+        # reserve; admin = min(RAM/32, 8 MiB), user = min(total_vm/32, ...) (4 KiB pages)
+        admin = min(p["ram"] * 4 // 32, 8192) // 4
+        return (p["ram"] * p["ratio"] // 100 + p["swap"] - p["pages"] - admin
+                - p["pages"] // 32 - 1)
     if (assignment, qid) == ("06-redis", "q1"):
         first, last = p["first"], p["first"] + p["count"] - 1
         return last // p["per_page"] - first // p["per_page"] + 1
     if (assignment, qid) == ("06-redis", "q5"):
         return len({key // 512 for key in p["keys"]}) * 512 * 4
     if (assignment, qid) == ("06-redis", "q6"):
-        return (p["ram"] * p["ratio"] // 100 + p["swap"] - p["other"]) // 2
+        # the fork is granted while other + 2r < limit - admin - min(r/32, user) reserves
+        limit = p["ram"] * p["ratio"] // 100 + p["swap"]
+        admin, user = (min(p["ram"] * 4 // 32, cap) // 4 for cap in (8192, 131072))
+        return max(r for r in range(limit)
+                   if p["other"] + 2 * r + min(r // 32, user) < limit - admin)
     raise KeyError
 
 
@@ -242,10 +250,17 @@ def printed(hw, qid, value):
 def test_checks_print_one_line(assignment):
     hw = Homework(assignment, "ana-maria")
     for q in bank.questions(assignment):
+        if q.kind == "explain":         # no check cell: the teacher grades it
+            assert printed(hw, q.id, "my answer").startswith("left for the teacher")
+            continue
         assert printed(hw, q.id, None) == "not yet answered\n"
         if q.kind == "code":
             continue
         exp = bank.expected(assignment, q.id, "ana-maria")
+        if q.kind == "construct":       # judged by constraints: see tests/test_construct.py
+            assert printed(hw, q.id, exp) == "correct\n"
+            assert printed(hw, q.id, object()).startswith("invalid: ")
+            continue
         assert printed(hw, q.id, exp) == "correct\n"
         line = printed(hw, q.id, perturbed(q, exp))
         assert line.startswith("wrong: ") and line.count("\n") == 1
@@ -290,10 +305,11 @@ def test_every_bank_question_has_its_cells_in_the_homework_source():
         cells = [(c.metadata.get("cowlab", {}).get("question"),
                   c.metadata.get("cowlab", {}).get("role"), c.metadata.get("nbgrader", {}))
                  for c in nb.cells if c.metadata.get("cowlab", {}).get("question")]
-        want = [(q.id, role) for q in bank.questions(name) for role in ("ask", "answer", "check")]
+        want = [(q.id, role) for q in bank.questions(name)
+                for role in (("explain",) if q.kind == "explain" else ("ask", "answer", "check"))]
         assert [(q, r) for q, r, _ in cells] == want, f"{name}: cells out of step with the bank"
         for qid, role, nbg in cells:
-            if role in ("answer", "check"):
+            if role in ("answer", "check", "explain"):
                 assert nbg["points"] == bank.question(name, qid).points, (name, qid, role)
         text = {c.id: c.source for c in nb.cells if c.cell_type == "markdown"}
         assert text["intro"].startswith(f"# Homework {name}: {bank.TITLES[name]}\n")

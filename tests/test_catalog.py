@@ -21,32 +21,42 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "cowlab"
 
 COURSE_ORDER = ["01-fork", "02-write-faults", "03-refcounting", "04-exec", "05-overcommit",
-                "06-redis", "07-code"]
+                "06-redis", "07-beyond-fork", "08-real-kernel", "07-code"]
 
 # sha256 (first 16 hex digits) of {qid/student: [params, expected]} per assignment,
 # taken from the bank before the catalog was split out of it (commit 390c548).
+# Re-pinned, each for a reason a student would agree with:
+# - 01-fork, 03-refcounting: degenerate variants ("writes its first 0 page(s)", "written
+#   by: nobody") are drawn again (bank.draw); these three students had one each, and
+#   test_wording.py pins that everyone else keeps their numbers;
+# - 05-overcommit, 06-redis: the model now refuses in mode 2 when the total would
+#   *reach* CommitLimit less the reserves, as Linux does (commit 7030f5b's model merge
+#   changed these answers; the params are unchanged).
 PINNED = {
-    "01-fork": "c65130d2606153bb",
+    "01-fork": "fdb8f6bd18d7c964",
     "02-write-faults": "06e6cb02673fd5cf",
-    "03-refcounting": "cdd38dbbbee90478",
+    "03-refcounting": "c23792eeb92c6b1c",
     "04-exec": "bf532733f8a42a3c",
-    "05-overcommit": "78c662901d122937",
-    "06-redis": "048a4645ae03baff",
+    "05-overcommit": "20cb0bfeab251fba",
+    "06-redis": "7c850d7c629be465",
     "07-code": "56dae531fa360625",
 }
 STUDENTS = ("ana-maria", "bob-7", "example-student")
+# the questions those digests cover (the ones a student had then; later ones are new)
+PINNED_QUESTIONS = {"01-fork": 5, "02-write-faults": 6, "03-refcounting": 5, "04-exec": 5,
+                    "05-overcommit": 5, "06-redis": 6, "07-code": 2}
 
 
 def variant_digest(assignment):
     data = {}
-    for q in bank.questions(assignment):
+    for q in bank.questions(assignment)[:PINNED_QUESTIONS[assignment]]:
         for s in STUDENTS:
             data[f"{q.id}/{s}"] = [bank.params(assignment, q.id, s),
                                    None if q.kind == "code" else bank.expected(assignment, q.id, s)]
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
-@pytest.mark.parametrize("assignment", COURSE_ORDER)
+@pytest.mark.parametrize("assignment", list(PINNED))
 def test_a_students_numbers_do_not_move(assignment):
     assert variant_digest(assignment) == PINNED[assignment], (
         f"the variants of {assignment} changed: students would see new numbers")
@@ -66,7 +76,7 @@ def test_the_catalog_lists_the_course_in_order():
         assert bank.TITLES[name]
 
 
-QUESTION_MODULES = sorted({m for _, m in catalog.COURSE.values()})
+QUESTION_MODULES = sorted({m for _, ms in catalog.COURSE.values() for m in ms})
 
 
 @pytest.mark.parametrize("module", QUESTION_MODULES + ["bank", "catalog", "grade"])
@@ -107,7 +117,8 @@ def test_a_question_outside_the_catalog_or_in_the_wrong_module_fails_clearly():
     with pytest.raises(ValueError, match="declared twice"):
         declare("01-fork", "q1", points=1, kind="number", title="t", prose="p",
                 prompt="x", make=lambda rng: {})(None)
-    assert [q.id for q in bank.questions("01-fork")] == ["q1", "q2", "q3", "q4", "q5"]
+    assert [q.id for q in bank.questions("01-fork")] == ["q1", "q2", "q3", "q4", "q5", "q6",
+                                                         "q7"]
 
 
 # ------------------------------------------------------------------ import cycles

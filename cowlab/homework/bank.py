@@ -12,6 +12,7 @@ The expected answer is never stored: `expected()` runs the solver on the variant
 import json
 import math
 import random
+import re
 
 from .catalog import ASSIGNMENTS, TITLES, question, questions  # noqa: F401 (the read API)
 from .plain import to_plain
@@ -71,7 +72,7 @@ def prompt(assignment_name, qid, student):
     """The question text with this student's numbers (what hw.ask prints)."""
     q = question(assignment_name, qid)
     p = params(assignment_name, qid, student)
-    text = q.prompt.format(**p, **(q.words(p) if q.words else {}))
+    text = tidy(q.prompt.format(**{**p, **(q.words(p) if q.words else {})}))
     if q.kind == "choice":
         opts = choice_options(q, p)
         text += "\n" + "\n".join(f"  ({k}) {v}" for k, v in opts.items())
@@ -84,10 +85,24 @@ def prompt(assignment_name, qid, student):
     return text
 
 
+_REPEAT = re.compile(r"\b((?:parent|child\d?|grandchild|redis|shell) writes VP\d+)((?:, \1\b)+)")
+_TIMES = {2: "twice", 3: "three times"}
+
+
+def tidy(text):
+    """Wording only, never a number: "child1 writes VP2, child1 writes VP2" reads
+    "child1 writes VP2 twice", and a named process ("child1") takes no article."""
+    def merge(m):
+        n = 1 + m.group(2).count(",")
+        return f"{m.group(1)} {_TIMES.get(n, f'{n} times')}"
+    text = _REPEAT.sub(merge, text)
+    return re.sub(r"\b[Tt]he ((?:child|worker)\d+)'s\b", r"\1's", text)
+
+
 def choice_options(q, p):
     """{letter: text} of a choice question for these params (p["options"] lists
     the option keys in this variant's order)."""
-    return {LETTERS[i]: q.options[key].format(**p) if key in q.options else str(key)
+    return {LETTERS[i]: tidy(q.options[key].format(**p) if key in q.options else str(key))
             for i, key in enumerate(p["options"])}
 
 

@@ -51,17 +51,18 @@ def _check_01_q6(p, given):
           shape='a list of step strings, e.g. ["spawn a 2", "fork a b"]',
           make=_make_01_q6, check=_check_01_q6)
 def q6_build_ptes(p):
-    # search the two-process splits: `first` pages forked x times, the rest forked y times
-    for first in range(1, p["frames"] + 1):
+    # two processes: `first` pages forked x times, the rest forked y times; search the splits
+    def scenario(first, x, y):
         rest = p["frames"] - first
-        for x in range(p["most"]):
-            for y in range(p["most"]):
-                ptes = first * (x + 1) + rest * (y + 1)
-                if ptes == p["ptes"] and 1 + x + (1 + y if rest else 0) <= p["most"]:
-                    steps = [f"spawn a {first}"] + [f"fork a a{i}" for i in range(x)]
-                    if rest:
-                        steps += [f"spawn b {rest}"] + [f"fork b b{i}" for i in range(y)]
-                    return steps
+        steps = [f"spawn a {first}"] + [f"fork a a{i}" for i in range(x)]
+        if rest:
+            steps += [f"spawn b {rest}"] + [f"fork b b{i}" for i in range(y)]
+        return steps, first * (x + 1) + rest * (y + 1)
+    found = [steps for first in range(1, p["frames"] + 1)
+             for x in range(p["most"]) for y in range(p["most"])
+             for steps, ptes in [scenario(first, x, y)]
+             if ptes == p["ptes"] and len(steps) <= p["most"]]
+    return found[0]
 
 
 # == 02-write-faults: who copies ========================================================
@@ -241,12 +242,13 @@ def _check_05_q6(p, given):
                 "child's private writable pages; it is refused when Committed_AS would reach "
                 "CommitLimit less the reserves (mm/util.c `__vm_enough_memory`, Linux >= "
                 "3.10 for the reserves). Find the size with the model.",
-          prompt="vm.overcommit_memory=2, RAM {ram} pages, swap {swap} pages, "
+          prompt="vm.overcommit_memory=2, RAM {ram} pages, {swap_text}, "
                  "vm.overcommit_ratio={ratio}, vm.admin_reserve_kbytes={admin}, "
                  "vm.user_reserve_kbytes={user} (not root). Another process of {other} pages "
                  "runs. Redis spawns with a heap of H pages and forks for BGSAVE. What is the "
                  "smallest H whose fork fails (while the spawn itself succeeds)?",
           shape="a number of pages (an int)",
+          words=lambda p: {"swap_text": f"swap {p['swap']} pages" if p["swap"] else "no swap"},
           make=_make_05_q6, check=_check_05_q6)
 def q6_smallest_failing_heap(p):
     def forks(heap):

@@ -13,6 +13,11 @@ from .question import declare
 
 # -- helpers for drawing params (not part of any solution) ------------------------------
 
+def pages(n):
+    """'1 page', '3 pages'."""
+    return f"{n} page{'' if n == 1 else 's'}"
+
+
 def _claim_text(c):
     who = f"the {c.get('who')}'s VP{c.get('vpn')}"
     if c["what"] == "refcount":
@@ -102,9 +107,9 @@ def _make_01_q1(rng):
           prose="**Free frames after fork.** A second process is already running when a "
                 "shell spawns and forks. How many frames are free right after the fork? "
                 "Compute it with the model (`k.free_frames()`).",
-          prompt="RAM has {ram} frames. `init` runs with {other} pages. A shell spawns with "
+          prompt="RAM has {ram} frames. `init` runs with {other_pages}. A shell spawns with "
                  "{pages} pages and forks once. How many frames are free after the fork?",
-          make=_make_01_q1, unit="frames",
+          make=_make_01_q1, unit="frames", words=lambda p: {"other_pages": pages(p["other"])},
           hint="count the frames that are actually allocated: what does fork allocate?",
           traps=lambda p: [(p["ram"] - p["other"] - 2 * p["pages"],
                             "that is what would be left if fork copied every page")])
@@ -211,10 +216,14 @@ def _make_01_q5(rng):
           prose="**Pss of a child.** Rss counts every page a process maps; Pss divides each "
                 "page by the number of processes mapping it (as `/proc/PID/smaps_rollup`). "
                 "Pages are 4 KiB.",
-          prompt="A parent spawns with {pages} pages and forks {children} child(ren). The "
-                 "first child then writes its first {writes} page(s) (VP0, VP1, ...). "
+          prompt="A parent spawns with {pages} pages and forks {children_text}. The "
+                 "first child then writes {first_pages}. "
                  "What is the first child's Pss in kB?",
-          make=_make_01_q5, unit="kB", tolerance=1,
+          make=_make_01_q5, unit="kB", tolerance=1, degenerate=lambda p: p["writes"] == 0,
+          words=lambda p: {"children_text": "1 child" if p["children"] == 1
+                           else f"{p['children']} children",
+                           "first_pages": "its first page (VP0)" if p["writes"] == 1
+                           else f"its first {p['writes']} pages (VP0..VP{p['writes'] - 1})"},
           hint="a page mapped by n processes counts 4/n kB in each of them",
           traps=lambda p: [(p["pages"] * 4, "that is Rss; Pss splits shared pages")])
 def q5_child_pss(p):
@@ -239,10 +248,10 @@ def _make_02_q1(rng):
 @declare("02-write-faults", "q1", points=1, kind="number", title="Where does the copy go?",
           prose="**Where does the copy go?** After a fork the child writes one page. Which "
                 "frame does the child's entry point at after the write?",
-          prompt="RAM has 16 frames. `init` spawns with {init} pages, then `parent` with "
+          prompt="RAM has 16 frames. `init` spawns with {init_pages}, then `parent` with "
                  "{pages} pages. {then}parent forks and the child writes VP{vpn}. "
                  "Which PFN does the child's VP{vpn} map after the write?",
-          make=_make_02_q1, unit="PFN",
+          make=_make_02_q1, unit="PFN", words=lambda p: {"init_pages": pages(p["init"])},
           hint="a copy goes to the lowest free frame",
           traps=lambda p: [(p["init"] + p["vpn"], "the child wrote a shared page: does it keep "
                             "the shared frame?")])

@@ -14,7 +14,7 @@ def _no_params(rng):
 
 def explain(assignment, qid, points, title, prompt, rubric):
     declare(assignment, qid, points=points, kind="explain", title=title,
-            prose=f"**{title}** {prompt}", prompt=prompt, make=_no_params, rubric=rubric)(None)
+            prose=f"**{title}.** {prompt}", prompt=prompt, make=_no_params, rubric=rubric)(None)
 
 
 explain("01-fork", "q7", 3, "Explain: why a 10 GiB fork still takes time",

@@ -25,7 +25,7 @@ def _make_03_q1(rng):
           prompt="In an empty machine a parent spawns with {pages} pages (VPn on PFn), forks "
                  "a child, and the child forks a grandchild. Then VP{vpn} is written by, in "
                  "order: {order}. What is rc(PF{vpn})?",
-          make=_make_03_q1,
+          make=_make_03_q1, degenerate=lambda p: not p["writers"],
           hint="each writer that copies drops one reference to the old frame; the last "
                "sharer does not copy")
 def q1_three_generations(p):
@@ -52,9 +52,11 @@ def _make_03_q2(rng):
           prose="**The refcount table.** Give every frame in use and its refcount as a dict "
                 "`{pfn: refcount}` (frames with refcount 0 left out). Keys may be ints.",
           prompt="RAM has 16 frames. A parent spawns with {pages} pages and forks child1, "
-                 "then child2. Then, in order: {script}. Then {exits} exits. Give "
+                 "then child2. Then, in order: {script}.{then_exit} Give "
                  "{{pfn: refcount}} for every frame in use.",
           make=_make_03_q2, partial=True,
+          words=lambda p: {"then_exit": "" if p["exits"] == "nobody"
+                           else f" Then {p['exits']} exits."},
           hint="replay the script; a copy moves one reference from the old frame to a new one")
 def q2_refcount_table(p):
     k = cowlab.Kernel(ram_pages=16)

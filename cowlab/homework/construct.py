@@ -48,7 +48,7 @@ def as_int(x, what, low, high):
     if type(x) is not int:
         raise Invalid(f"{what} must be a whole number (an int like {low}), got {_show(x)}")
     if not low <= x <= high:
-        raise Invalid(f"{what} must be between {low} and {high}, got {x}")
+        raise Invalid(f"{what} must be between {low} and {high}, got {_show(x)}")
     return x
 
 

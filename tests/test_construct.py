@@ -21,7 +21,7 @@ def judge(q, student, given):
 
 def test_every_assignment_has_a_construction_question():
     have = {q.assignment for q in CONSTRUCT}
-    want = set(bank.ASSIGNMENTS) - {"07-code"}       # the code lab: the student builds code
+    want = set(bank.ASSIGNMENTS)
     assert want <= have, f"no construction question in {sorted(want - have)}"
 
 
@@ -218,3 +218,16 @@ def test_the_prompt_says_any_answer_meeting_the_conditions_is_right():
     for q in CONSTRUCT:
         text = bank.prompt(q.assignment, q.id, "ana-maria")
         assert "Any answer that meets every condition is right" in text and q.shape in text
+
+
+def test_07_code_a_test_that_catches_the_bug_and_only_then():
+    q = bank.question("07-code", "q4")
+    for bug in ("missing-decrement", "reuse-while-shared", "free-too-early", "no-write-protect"):
+        s = find(q, lambda p, bug=bug: p["bug"] == bug)
+        pages = p_of(q, s)["pages"]
+        assert judge(q, s, ["fork parent child", "write child 0"])[0] == "correct"
+        assert judge(q, s, ["fork parent c2", f"write parent {pages - 1}", "exit c2"])[0] \
+            == "correct"
+        status, _, msg = judge(q, s, ["write parent 0"])          # no fork: nothing shared
+        assert status == "wrong" and bug in msg
+        assert judge(q, s, ["fork parent c", f"write c {pages}"])[0] == "invalid"

@@ -42,7 +42,7 @@ def test_every_chapter_01_to_08_has_its_own_homework_and_links_it():
 def test_each_assignment_has_a_construction_and_one_explain_question(name):
     kinds = [q.kind for q in bank.questions(name)]
     assert kinds.count("explain") == 1
-    assert "construct" in kinds or name == "07-code", name   # 07-code: students build code
+    assert "construct" in kinds, name
 
 
 @pytest.mark.parametrize("folder", ["solutions", "exercises"])

@@ -522,3 +522,16 @@ def test_a_correct_code_answer_passes_every_scenario_out_of_process(tmp_path):
     got, points, message = worker.judge_code(ms.CODE, code.id, "ana-maria", source, 10, 1024,
                                             str(tmp_path))
     assert (got, points) == ("correct", code.points), message
+
+
+def test_free_text_is_left_for_the_teacher(batch):
+    """An explain question has no autograder test: 0 automatic points, status manual in
+    grades.csv, and the feedback lists it as left for the teacher, pending."""
+    for assignment in bank.ASSIGNMENTS:
+        q = next(q for q in bank.questions(assignment) if q.kind == "explain")
+        r = rows_of(batch, "ana-maria", assignment)[q.id]
+        assert (r["status"], r["points"], float(r["max_points"])) == ("manual", "0", q.points)
+        assert "left for the teacher" in r["message"] and "pending" in r["message"]
+    text = (batch["out"] / "feedback" / "ana-maria.md").read_text()
+    assert text.count("| left for the teacher |") == len(bank.ASSIGNMENTS)
+    assert "points are left for the teacher" in text

@@ -38,12 +38,15 @@ def test_the_bank_covers_the_course():
             assert re.fullmatch(r"q\d+", q.id) and isinstance(q.points, int) and q.points > 0
 
 
-def perturbed(q, exp):
+def perturbed(q, exp, student="ana-maria"):
     """A wrong answer of the right type."""
     if q.kind == "number":
         return exp + max(1, 2 * q.tolerance) if type(exp) is int else exp + 2 * q.tolerance + 0.05
     if q.kind == "choice":
         return "b" if exp == "a" else "a"
+    if isinstance(exp, list) and q.named_frames is not None:     # any fresh number is right:
+        n = q.named_frames(bank.params(q.assignment, q.id, student))   # put a named frame
+        return [(exp[0] + 1) % n if exp[0] < n else 0] + exp[1:]       # where it is not
     if isinstance(exp, list):
         return [exp[0] + 1 if isinstance(exp[0], int) else 0] + exp[1:]
     key = sorted(exp)[0]
@@ -63,7 +66,7 @@ def test_judge_each_question(q):
         status, points, msg = bank.judge(q.assignment, q.id, student, exp)
         assert (status, points, msg) == ("correct", q.points, "correct")
 
-        status, points, msg = bank.judge(q.assignment, q.id, student, perturbed(q, exp))
+        status, points, msg = bank.judge(q.assignment, q.id, student, perturbed(q, exp, student))
         assert status == "wrong" and points < q.points and msg.startswith("wrong: ")
         if q.kind == "number" and abs(exp) >= 5:
             assert not re.search(rf"(?<![\d.]){re.escape(str(exp))}(?![\d.])", msg), \
@@ -161,6 +164,40 @@ def test_state_answers_accept_int_or_string_keys_and_name_the_entry():
     table = bank.expected("01-fork", "q3", "ana-maria")
     status, _, msg = bank.judge("01-fork", "q3", "ana-maria", table[:-1] + [table[-1] + 1])
     assert status == "wrong" and f"VP{len(table) - 1}" in msg
+
+
+def test_new_frames_may_carry_any_fresh_numbers():
+    """Which free frame a copy gets is the allocator's choice, not Linux's: a page table
+    or refcount table with the new frames numbered otherwise (consistently) is right;
+    two new frames under one number, or a new frame under a named one, is not."""
+    for a, qid in (("02-write-faults", "q6"), ("03-refcounting", "q2")):
+        q = bank.question(a, qid)
+        tried = 0
+        for i in range(30):
+            s = f"frames-{i}"
+            exp, n = bank.expected(a, qid, s), bank.params(a, qid, s)["pages"]
+            if isinstance(exp, list):
+                new = sorted({v for v in exp if v >= n})
+                if len(new) < 2:
+                    continue
+                shifted = [v if v < n else v + 40 for v in exp]
+                merged = [new[0] if v == new[1] else v for v in exp]
+                onto_named = [0 if v == new[0] else v for v in exp]
+            else:
+                new = sorted((k for k in exp if int(k) >= n), key=int)
+                if len(new) < 2:
+                    continue
+                shifted = {(k if int(k) < n else str(int(k) + 40)): v for k, v in exp.items()}
+                merged = {k: v for k, v in exp.items() if k != new[1]}
+                onto_named = {**{k: v for k, v in exp.items() if k != new[0]}, "0": exp[new[0]]}
+                if "0" in exp:
+                    onto_named["0"] = exp["0"]
+            tried += 1
+            assert bank.judge(a, qid, s, shifted)[0] == "correct", (s, exp, shifted)
+            assert bank.judge(a, qid, s, merged)[0] == "wrong", (s, exp, merged)
+            assert bank.judge(a, qid, s, onto_named)[0] == "wrong", (s, exp, onto_named)
+        assert tried >= 5, f"{a}/{qid}: too few variants with two new frames"
+        assert "allocator's choice" in q.prose
 
 
 def test_misconceptions_get_their_own_hint():
@@ -262,7 +299,7 @@ def test_checks_print_one_line(assignment):
             assert printed(hw, q.id, object()).startswith("invalid: ")
             continue
         assert printed(hw, q.id, exp) == "correct\n"
-        line = printed(hw, q.id, perturbed(q, exp))
+        line = printed(hw, q.id, perturbed(q, exp, "ana-maria"))
         assert line.startswith("wrong: ") and line.count("\n") == 1
         line = printed(hw, q.id, object())
         assert line.startswith("invalid: ") and line.count("\n") == 1

@@ -195,7 +195,50 @@ def _judge_choice(q, p, exp, given):
     return _wrong(q, p, given.strip().lower())
 
 
+def _int(x):
+    try:
+        return int(x) if type(x) in (int, str) and str(x).lstrip("-").isdigit() else None
+    except ValueError:
+        return None
+
+
+def renamed(q, p, exp, given):
+    """The answer with the frames it numbered itself put in the model's numbering.
+
+    Which free frame a copy gets is the allocator's business, not a promise of Linux;
+    so a question whose prompt names PF0..PF(n-1) (the spawn's, "VPn on PFn") accepts
+    any numbers for the other frames, as long as different frames get different
+    numbers and none reuses a named one. Unchanged where no consistent renaming exists."""
+    n = q.named_frames(p)
+    if isinstance(exp, list) and isinstance(given, list) and len(given) == len(exp):
+        mine, back = {}, {}
+        for e, g in zip(exp, given):
+            gi = _int(g) if type(g) is int else None
+            if e is None or e < n or gi is None or gi < n:
+                continue
+            if mine.setdefault(gi, e) != e or back.setdefault(e, gi) != gi:
+                return given
+        return [mine.get(g, g) if type(g) is int else g for g in given]
+    if isinstance(exp, dict) and isinstance(given, dict):
+        keys = {k: _int(k) for k in given}
+        if any(v is None for v in keys.values()):
+            return given
+        new_exp = sorted((v, k) for k, v in exp.items() if int(k) >= n)
+        new_given = sorted(((given[k], str(keys[k])) for k in given if keys[k] >= n),
+                           key=lambda t: (str(type(t[0])), str(t[0])))
+        if len(new_exp) != len(new_given):
+            return given
+        out = {str(keys[k]): v for k, v in given.items() if keys[k] < n}
+        for (_, ek), (gv, _) in zip(sorted(new_exp, key=lambda t: (str(type(t[0])), str(t[0]))),
+                                     new_given):
+            out[ek] = gv
+        return out
+    return given
+
+
 def _judge_state(q, p, exp, given):
+    if q.named_frames is not None:
+        given = renamed(q, p, exp, given)
     if isinstance(exp, list):
         if not isinstance(given, list):
             return "invalid", 0, (f"invalid: expected a list of {len(exp)} entries, "

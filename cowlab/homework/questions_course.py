@@ -406,10 +406,14 @@ def _make_02_q6(rng):
 
 @declare("02-write-faults", "q6", points=2, kind="state", title="The parent's page table",
           prose="**The parent's page table.** Give the parent's PFNs after the script, as a "
-                "list in vpn order. Copies take the lowest free frame.",
-          prompt="RAM has 16 frames. A parent spawns with {pages} pages and forks. Then, in "
-                 "order: {script}. Give the parent's PFNs for VP0..VP{last}.",
-          make=_make_02_q6,
+                "list in vpn order. The spawn maps VPn on PFn; which free frame a copy gets "
+                "is the allocator's choice, not something Linux promises, so number each new "
+                "frame as you like (any number from the pages count up, a different one per "
+                "frame).",
+          prompt="RAM has 16 frames. A parent spawns with {pages} pages (VPn on PFn) and "
+                 "forks. Then, in order: {script}. Give the parent's PFNs for VP0..VP{last} "
+                 "(new frames: any numbers from {pages} up, one per frame).",
+          make=_make_02_q6, named_frames=lambda p: p["pages"],
           hint="replay the writes one by one; a copy goes to the faulting process only")
 def q6_parent_page_table(p):
     k = cowlab.Kernel(ram_pages=16)

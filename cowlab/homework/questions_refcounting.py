@@ -50,11 +50,15 @@ def _make_03_q2(rng):
 
 @declare("03-refcounting", "q2", points=3, kind="state", title="The refcount table",
           prose="**The refcount table.** Give every frame in use and its refcount as a dict "
-                "`{pfn: refcount}` (frames with refcount 0 left out). Keys may be ints.",
-          prompt="RAM has 16 frames. A parent spawns with {pages} pages and forks child1, "
+                "`{pfn: refcount}` (frames with refcount 0 left out). Keys may be ints. The "
+                "spawn maps VPn on PFn; which free frame a copy gets is the allocator's "
+                "choice, not Linux's promise, so number the new frames as you like (from the "
+                "pages count up, one number per frame).",
+          prompt="RAM has 16 frames. A parent spawns with {pages} pages (VPn on PFn) and "
+                 "forks child1, "
                  "then child2. Then, in order: {script}.{then_exit} Give "
                  "{{pfn: refcount}} for every frame in use.",
-          make=_make_03_q2, partial=True,
+          make=_make_03_q2, partial=True, named_frames=lambda p: p["pages"],
           words=lambda p: {"then_exit": "" if p["exits"] == "nobody"
                            else f" Then {p['exits']} exits."},
           hint="replay the script; a copy moves one reference from the old frame to a new one")
@@ -140,7 +144,8 @@ def _make_03_q5(rng):
 @declare("03-refcounting", "q5", points=2, kind="choice", title="Which statement is true?",
           prose="**Which statement is true?** Exactly one statement printed below holds "
                 "after the script. Check each one against the model.",
-          prompt="RAM has 16 frames. A parent spawns with {pages} pages and forks child1, "
+          prompt="RAM has 16 frames. A parent spawns with {pages} pages (VPn on PFn) and "
+                 "forks child1, "
                  "then child2. Then, in order: {script}. Which statement is true?",
           make=_make_03_q5,
           hint="with three sharers, the first writer copies and the frame keeps two users")

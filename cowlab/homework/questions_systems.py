@@ -308,7 +308,11 @@ def _make_05_q5(rng):
 @declare("05-overcommit", "q5", points=2, kind="number", title="Who gets OOM-killed?",
           prose="**Who gets OOM-killed?** In mode 1 fork always succeeds; the bill comes "
                 "when the child writes. With no free frame, the OOM killer kills the process "
-                "with the largest RSS (ties: the highest pid).",
+                "with the highest oom_badness: RSS + swap entries + page-table pages (equal "
+                "here for a parent and its child). On a tie Linux keeps the last task of "
+                "equal score in its scan of the task list, oldest first (mm/oom_kill.c "
+                "`oom_evaluate_task`, kernel/fork.c adds each new task at the tail): the "
+                "newest process, here the one with the highest pid.",
           prompt="RAM {ram} frames, overcommit mode 1, no swap. Spawned in this order "
                  "({order}): a database with {db} pages and a server with {pages} pages. "
                  "The server forks; the child writes all its pages, VP0 first. What is the "

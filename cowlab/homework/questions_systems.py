@@ -145,23 +145,27 @@ def _make_04_q5(rng):
 @declare("04-exec", "q5", points=1, kind="number", title="Minor faults of fork + exec",
           prose="**Minor faults of fork + exec.** The child writes a few pages before exec "
                 "(as a shell sets up redirections), then execs and writes its new image. "
-                "exec's fresh image is populated: one minor fault per page, as if touched.",
+                "exec maps the new image without filling it: each page faults in when first "
+                "touched (a write to an untouched anonymous page: one minor fault, a fresh "
+                "zeroed frame). Count only the faults of these writes: a real exec also "
+                "faults while the kernel builds the stack and loads the binary.",
           prompt="A shell spawns with {pages} pages and forks. The child writes {before_text}, "
-                 "then execs a {image}-page program, then writes VPs {after}. How many "
-                 "minor faults has the child taken in total?",
+                 "then execs a {image}-page program, then writes VPs {after} of its new "
+                 "image. How many minor faults do these writes of the child cost in all?",
           make=_make_04_q5, unit="faults",
           words=lambda p: {"before_text": f"VPs {p['before']}" if p["before"] else "nothing"},
-          hint="count the COW faults before exec, the populate, and the writes after: "
-               "are the new pages writable already?")
+          hint="count the COW faults before exec and the first touch of each new page; "
+               "does a second write to a page fault again?")
 def q5_exec_minor_faults(p):
     k = cowlab.Kernel(ram_pages=32)
     shell = k.spawn("shell", pages=p["pages"])
     child = k.fork(shell)
     for vpn in p["before"]:
         k.write(child, vpn, "redirect")
-    k.exec(child, pages=p["image"])
+    k.exec(child, pages=0)                     # the new image, mapped but not filled,
+    image = k.mmap(child, p["image"])          # as Linux maps a program's memory
     for vpn in p["after"]:
-        k.write(child, vpn, "run")
+        k.write(child, image + vpn, "run")
     return k.stats(child)["minor_faults"]
 
 

@@ -34,10 +34,11 @@ COURSE_ORDER = ["01-fork", "02-write-faults", "03-refcounting", "04-exec", "05-o
 #   changed these answers; the params are unchanged);
 # - 04-exec: q5 counted exec's populate of the new image, a convention of the model; it
 #   now counts what Linux charges the child's writes (COW before exec, first touch
-#   after): same params, new answers.
+#   after): same params, new answers; 02-write-faults: q1 asked which PFN the copy
+#   gets (the model allocator's choice), it now asks how many frames are in use.
 PINNED = {
     "01-fork": "fdb8f6bd18d7c964",
-    "02-write-faults": "06e6cb02673fd5cf",
+    "02-write-faults": "92fc05d472ebf663",
     "03-refcounting": "c23792eeb92c6b1c",
     "04-exec": "f4496ba1e427d53a",
     "05-overcommit": "20cb0bfeab251fba",

@@ -245,17 +245,25 @@ def _make_02_q1(rng):
             "vpn": rng.randrange(3)}
 
 
-@declare("02-write-faults", "q1", points=1, kind="number", title="Where does the copy go?",
-          prose="**Where does the copy go?** After a fork the child writes one page. Which "
-                "frame does the child's entry point at after the write?",
+def _kept(p):
+    return 0 if p["init_exits"] else p["init"]
+
+
+@declare("02-write-faults", "q1", points=1, kind="number", title="Frames in use after the copy",
+          prose="**Frames in use after the copy.** After a fork the child writes one page. "
+                "(Which free frame the copy gets is the allocator's choice, not something "
+                "Linux promises; how many frames are in use is.)",
           prompt="RAM has 16 frames. `init` spawns with {init_pages}, then `parent` with "
                  "{pages} pages. {then}parent forks and the child writes VP{vpn}. "
-                 "Which PFN does the child's VP{vpn} map after the write?",
-          make=_make_02_q1, unit="PFN", words=lambda p: {"init_pages": pages(p["init"])},
-          hint="a copy goes to the lowest free frame",
-          traps=lambda p: [(p["init"] + p["vpn"], "the child wrote a shared page: does it keep "
-                            "the shared frame?")])
-def q1_copy_pfn(p):
+                 "How many frames are in use after the write?",
+          make=_make_02_q1, unit="frames", words=lambda p: {"init_pages": pages(p["init"])},
+          hint="count the frames of each live process: which are shared, which one is new?",
+          traps=lambda p: [(_kept(p) + p["pages"], "the child wrote a shared page: does it "
+                            "keep the shared frame?"),
+                           (p["init"] + p["pages"] + 1, "an exited process frees its frames")
+                           if p["init_exits"] else
+                           (2 * p["pages"] + p["init"], "fork copied no page")])
+def q1_frames_after_copy(p):
     k = cowlab.Kernel(ram_pages=16)
     init = k.spawn("init", pages=p["init"])
     parent = k.spawn("parent", pages=p["pages"])
@@ -263,7 +271,7 @@ def q1_copy_pfn(p):
         k.exit(init)
     child = k.fork(parent)
     k.write(child, p["vpn"], "x")
-    return k.pte(child, p["vpn"]).pfn
+    return k.ram_pages - k.free_frames()
 
 
 def _make_02_q2(rng):

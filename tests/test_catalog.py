@@ -35,9 +35,11 @@ COURSE_ORDER = ["01-fork", "02-write-faults", "03-refcounting", "04-exec", "05-o
 # - 04-exec: q5 counted exec's populate of the new image, a convention of the model; it
 #   now counts what Linux charges the child's writes (COW before exec, first touch
 #   after): same params, new answers; 02-write-faults: q1 asked which PFN the copy
-#   gets (the model allocator's choice), it now asks how many frames are in use.
+#   gets (the model allocator's choice), it now asks how many frames are in use;
+#   01-fork: q3 asked for the child's PFNs (the allocator's order), it now asks for the
+#   frames in use and the PTEs in all page tables.
 PINNED = {
-    "01-fork": "fdb8f6bd18d7c964",
+    "01-fork": "5ed6e4dcae539295",
     "02-write-faults": "92fc05d472ebf663",
     "03-refcounting": "c23792eeb92c6b1c",
     "04-exec": "f4496ba1e427d53a",

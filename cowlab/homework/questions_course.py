@@ -153,25 +153,29 @@ def _make_01_q3(rng):
             "pages": n, "last": n - 1}
 
 
-@declare("01-fork", "q3", points=2, kind="state", title="The child's page table",
-          prose="**The child's page table.** Frames are handed out lowest free PFN first, "
-                "and frames freed by an exit are reused. Give the child's page table as a "
-                "list of PFNs, one per page, in vpn order: `[pfn of VP0, pfn of VP1, ...]`.",
+@declare("01-fork", "q3", points=2, kind="state", partial=True,
+          title="Frames and PTEs after fork",
+          prose="**Frames and PTEs after fork.** fork copies page-table entries, not pages; "
+                "an exited process gives its frames back. Answer with a dict "
+                '`{"frames": <frames in use>, "ptes": <present PTEs in all page tables>}`.',
           prompt="RAM has {ram} frames. `init` spawns with {init} pages, then `shell` with "
                  "{shell} pages, then init exits. `app` spawns with {pages} pages and "
-                 "forks. Give the child's PFNs for VP0..VP{last} as a list.",
+                 "forks. How many frames are in use, and how many PTEs do all the page "
+                 'tables hold? Answer {{"frames": ..., "ptes": ...}}.',
           make=_make_01_q3,
-          hint="the child's entries are copies of the parent's; which frames did app get?",
-          traps=lambda p: [([p["init"] + p["shell"] + i for i in range(p["pages"])],
-                            "the frames init freed go back to the free list, lowest first")])
-def q3_child_page_table(p):
+          hint="the child's entries are copies of app's, pointing at app's frames; init is gone",
+          traps=lambda p: [({"frames": p["shell"] + 2 * p["pages"],
+                             "ptes": p["shell"] + 2 * p["pages"]},
+                            "fork copies the entries, not the pages")])
+def q3_frames_and_ptes(p):
     k = cowlab.Kernel(ram_pages=p["ram"])
     init = k.spawn("init", pages=p["init"])
     k.spawn("shell", pages=p["shell"])
     k.exit(init)
     app = k.spawn("app", pages=p["pages"])
-    child = k.fork(app)
-    return [k.pte(child, vpn).pfn for vpn in range(p["pages"])]
+    k.fork(app)
+    ptes = sum(k.stats(q)["rss"] // 4 for q in k.live())
+    return {"frames": k.ram_pages - k.free_frames(), "ptes": ptes}
 
 
 def _make_01_q4(rng):

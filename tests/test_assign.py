@@ -83,7 +83,7 @@ def test_exercises_say_not_yet_answered_and_hide_the_solutions():
         roles = [c["metadata"].get("cowlab", {}).get("role") for c in nb["cells"]]
         assert "".join(nb["cells"][roles.index("student")]["source"]) == 'STUDENT = "your-id"'
         checks = [c for c in nb["cells"] if c["metadata"].get("cowlab", {}).get("role") == "check"]
-        assert len(checks) == len(bank.questions(path.stem))
+        assert len(checks) == len([q for q in bank.questions(path.stem) if q.kind != "explain"])
         for c in checks:
             assert [text_of(o) for o in c["outputs"]] == ["not yet answered\n"], path.name
 
@@ -95,8 +95,12 @@ def test_cells_carry_nbgrader_metadata_matching_the_bank():
         nb = json.loads(path.read_text())
         assert nb["metadata"]["cowlab"]["assignment"] == path.stem
         answers = [c for c in nb["cells"] if c["metadata"].get("cowlab", {}).get("role") == "answer"]
-        questions = bank.questions(path.stem)
+        questions = [q for q in bank.questions(path.stem) if q.kind != "explain"]
         assert [c["metadata"]["cowlab"]["question"] for c in answers] == [q.id for q in questions]
+        manual = [q.id for q in bank.questions(path.stem) if q.kind == "explain"]
+        explains = [c for c in nb["cells"]
+                    if c["metadata"].get("cowlab", {}).get("role") == "explain"]
+        assert [c["metadata"]["cowlab"]["question"] for c in explains] == manual
         for cell, q in zip(answers, questions):
             ng = cell["metadata"]["nbgrader"]
             keys = ("grade_id", "points", "solution", "locked", "grade", "schema_version")
@@ -113,7 +117,7 @@ def test_cells_carry_nbgrader_metadata_matching_the_bank():
                 == (f"{q.id}-check", True, q.points, True, False)
         for c in nb["cells"]:
             ng = c["metadata"]["nbgrader"]
-            if ng["grade_id"] not in [q.id for q in questions] + ["student"]:
+            if ng["grade_id"] not in [q.id for q in questions] + manual + ["student"]:
                 assert ng["locked"] is True and ng["solution"] is False, (path.name, ng)
         total += len(questions)
     assert total >= 30

@@ -17,7 +17,7 @@ from cowlab.homework import Homework, bank
 
 STUDENTS = ["example-student", "ana-maria", "bob-7", "zoë"]
 ALL = [q for qs in bank.ASSIGNMENTS.values() for q in qs]
-GRADED = [q for q in ALL if q.kind != "code"]
+GRADED = [q for q in ALL if q.kind in ("number", "choice", "state")]   # one right answer
 
 
 def ids(q):
@@ -27,23 +27,26 @@ def ids(q):
 def test_the_bank_covers_the_course():
     names = list(bank.ASSIGNMENTS)
     for course in ("01-fork", "02-write-faults", "03-refcounting", "04-exec",
-                   "05-overcommit", "06-redis"):
+                   "05-overcommit", "06-redis", "07-beyond-fork", "08-real-kernel"):
         assert course in names
         assert len(bank.ASSIGNMENTS[course]) >= 4, course
     assert len(ALL) >= 30
-    assert {q.kind for q in ALL} == {"number", "choice", "state", "code"}
+    assert {q.kind for q in ALL} == {"number", "choice", "state", "code", "construct", "explain"}
     for name, qs in bank.ASSIGNMENTS.items():
         assert len({q.id for q in qs}) == len(qs), f"duplicate qids in {name}"
         for q in qs:
             assert re.fullmatch(r"q\d+", q.id) and isinstance(q.points, int) and q.points > 0
 
 
-def perturbed(q, exp):
+def perturbed(q, exp, student="ana-maria"):
     """A wrong answer of the right type."""
     if q.kind == "number":
         return exp + max(1, 2 * q.tolerance) if type(exp) is int else exp + 2 * q.tolerance + 0.05
     if q.kind == "choice":
         return "b" if exp == "a" else "a"
+    if isinstance(exp, list) and q.named_frames is not None:     # any fresh number is right:
+        n = q.named_frames(bank.params(q.assignment, q.id, student))   # put a named frame
+        return [(exp[0] + 1) % n if exp[0] < n else 0] + exp[1:]       # where it is not
     if isinstance(exp, list):
         return [exp[0] + 1 if isinstance(exp[0], int) else 0] + exp[1:]
     key = sorted(exp)[0]
@@ -63,7 +66,7 @@ def test_judge_each_question(q):
         status, points, msg = bank.judge(q.assignment, q.id, student, exp)
         assert (status, points, msg) == ("correct", q.points, "correct")
 
-        status, points, msg = bank.judge(q.assignment, q.id, student, perturbed(q, exp))
+        status, points, msg = bank.judge(q.assignment, q.id, student, perturbed(q, exp, student))
         assert status == "wrong" and points < q.points and msg.startswith("wrong: ")
         if q.kind == "number" and abs(exp) >= 5:
             assert not re.search(rf"(?<![\d.]){re.escape(str(exp))}(?![\d.])", msg), \
@@ -158,9 +161,48 @@ def test_state_answers_accept_int_or_string_keys_and_name_the_entry():
     status, points, msg = bank.judge("03-refcounting", "q2", "ana-maria", one_off)
     q = bank.question("03-refcounting", "q2")
     assert status == "wrong" and 0 < points < q.points          # partial credit
-    table = bank.expected("01-fork", "q3", "ana-maria")
-    status, _, msg = bank.judge("01-fork", "q3", "ana-maria", table[:-1] + [table[-1] + 1])
+    for s in (f"table-{i}" for i in range(50)):    # a list whose last page is a named frame
+        table, n = (bank.expected("02-write-faults", "q6", s),
+                    bank.params("02-write-faults", "q6", s)["pages"])
+        if table[-1] < n:
+            break
+    status, _, msg = bank.judge("02-write-faults", "q6", s,
+                                table[:-1] + [(table[-1] + 1) % n])
     assert status == "wrong" and f"VP{len(table) - 1}" in msg
+
+
+def test_new_frames_may_carry_any_fresh_numbers():
+    """Which free frame a copy gets is the allocator's choice, not Linux's: a page table
+    or refcount table with the new frames numbered otherwise (consistently) is right;
+    two new frames under one number, or a new frame under a named one, is not."""
+    for a, qid in (("02-write-faults", "q6"), ("03-refcounting", "q2")):
+        q = bank.question(a, qid)
+        tried = 0
+        for i in range(30):
+            s = f"frames-{i}"
+            exp, n = bank.expected(a, qid, s), bank.params(a, qid, s)["pages"]
+            if isinstance(exp, list):
+                new = sorted({v for v in exp if v >= n})
+                if len(new) < 2:
+                    continue
+                shifted = [v if v < n else v + 40 for v in exp]
+                merged = [new[0] if v == new[1] else v for v in exp]
+                onto_named = [0 if v == new[0] else v for v in exp]
+            else:
+                new = sorted((k for k in exp if int(k) >= n), key=int)
+                if len(new) < 2:
+                    continue
+                shifted = {(k if int(k) < n else str(int(k) + 40)): v for k, v in exp.items()}
+                merged = {k: v for k, v in exp.items() if k != new[1]}
+                onto_named = {**{k: v for k, v in exp.items() if k != new[0]}, "0": exp[new[0]]}
+                if "0" in exp:
+                    onto_named["0"] = exp["0"]
+            tried += 1
+            assert bank.judge(a, qid, s, shifted)[0] == "correct", (s, exp, shifted)
+            assert bank.judge(a, qid, s, merged)[0] == "wrong", (s, exp, merged)
+            assert bank.judge(a, qid, s, onto_named)[0] == "wrong", (s, exp, onto_named)
+        assert tried >= 5, f"{a}/{qid}: too few variants with two new frames"
+        assert "allocator's choice" in q.prose
 
 
 def test_misconceptions_get_their_own_hint():
@@ -171,12 +213,6 @@ def test_misconceptions_get_their_own_hint():
 
 
 # -- independent oracles: closed forms worked out by hand ---------------------------------
-
-def _reserves(ram_pages):
-    """Linux's boot-time admin and user reserves for this much RAM, in 4 KiB pages."""
-    kb = ram_pages * 4
-    return min(kb // 32, 8192) // 4, min(kb // 32, 131072) // 4
-
 
 def oracle(assignment, qid, p):
     if (assignment, qid) == ("01-fork", "q1"):
@@ -194,6 +230,12 @@ def oracle(assignment, qid, p):
                 copies += 1
                 shared.discard(vpn)                  # the other side now holds rc=1
         return copies
+    if (assignment, qid) == ("01-fork", "q3"):   # init gone; the child shares app's frames
+        return {"frames": p["shell"] + p["pages"], "ptes": p["shell"] + 2 * p["pages"]}
+    if (assignment, qid) == ("02-write-faults", "q1"):  # shared frames + one copy
+        return (0 if p["init_exits"] else p["init"]) + p["pages"] + 1
+    if (assignment, qid) == ("04-exec", "q5"):   # a fault per COW'd page, per first touch
+        return len(set(p["before"])) + len(set(p["after"]))
     if (assignment, qid) == ("04-exec", "q1"):
         return p["pages"] + p["image"]
     if (assignment, qid) == ("05-overcommit", "q1"):
@@ -201,27 +243,27 @@ def oracle(assignment, qid, p):
     if (assignment, qid) == ("05-overcommit", "q2"):
         return (p["pages"] * (1 + p["forks"]) + p["shared"]) * 4
     if (assignment, qid) == ("05-overcommit", "q4"):
-        # mm/util.c __vm_enough_memory: granted while committed + request < CommitLimit
-        # - admin reserve - min(total_vm / 32, user reserve) (reserves: RAM/32 at boot)
-        admin, user = _reserves(p["ram"])
-        limit = p["ram"] * p["ratio"] // 100 + p["swap"] - admin - min(p["pages"] // 32, user)
-        return limit - p["pages"] - 1
+        # Linux (mm/util.c): granted while committed + request < limit - admin - user
+        # reserve; admin = min(RAM/32, 8 MiB), user = min(total_vm/32, ...) (4 KiB pages)
+        admin = min(p["ram"] * 4 // 32, 8192) // 4
+        return (p["ram"] * p["ratio"] // 100 + p["swap"] - p["pages"] - admin
+                - p["pages"] // 32 - 1)
     if (assignment, qid) == ("06-redis", "q1"):
         first, last = p["first"], p["first"] + p["count"] - 1
         return last // p["per_page"] - first // p["per_page"] + 1
     if (assignment, qid) == ("06-redis", "q5"):
         return len({key // 512 for key in p["keys"]}) * 512 * 4
     if (assignment, qid) == ("06-redis", "q6"):
-        admin, user = _reserves(p["ram"])
-        limit = p["ram"] * p["ratio"] // 100 + p["swap"] - admin
-        return max(r for r in range(p["ram"] - p["other"] + 1)         # spawn, then fork
-                   if r == 0 or (p["other"] + r < limit
-                                 and p["other"] + 2 * r < limit - min(r // 32, user)))
+        # the fork is granted while other + 2r < limit - admin - min(r/32, user) reserves
+        limit = p["ram"] * p["ratio"] // 100 + p["swap"]
+        admin, user = (min(p["ram"] * 4 // 32, cap) // 4 for cap in (8192, 131072))
+        return max(r for r in range(limit)
+                   if p["other"] + 2 * r + min(r // 32, user) < limit - admin)
     raise KeyError
 
 
 ORACLES = [("01-fork", "q1"), ("01-fork", "q2"), ("02-write-faults", "q2"),
-           ("02-write-faults", "q4"), ("02-write-faults", "q5"), ("04-exec", "q1"),
+           ("02-write-faults", "q4"), ("02-write-faults", "q5"), ("04-exec", "q1"), ("04-exec", "q5"), ("02-write-faults", "q1"), ("01-fork", "q3"),
            ("05-overcommit", "q1"), ("05-overcommit", "q2"), ("05-overcommit", "q4"),
            ("06-redis", "q1"), ("06-redis", "q5"), ("06-redis", "q6")]
 
@@ -256,12 +298,19 @@ def printed(hw, qid, value):
 def test_checks_print_one_line(assignment):
     hw = Homework(assignment, "ana-maria")
     for q in bank.questions(assignment):
+        if q.kind == "explain":         # no check cell: the teacher grades it
+            assert printed(hw, q.id, "my answer").startswith("left for the teacher")
+            continue
         assert printed(hw, q.id, None) == "not yet answered\n"
         if q.kind == "code":
             continue
         exp = bank.expected(assignment, q.id, "ana-maria")
+        if q.kind == "construct":       # judged by constraints: see tests/test_construct.py
+            assert printed(hw, q.id, exp) == "correct\n"
+            assert printed(hw, q.id, object()).startswith("invalid: ")
+            continue
         assert printed(hw, q.id, exp) == "correct\n"
-        line = printed(hw, q.id, perturbed(q, exp))
+        line = printed(hw, q.id, perturbed(q, exp, "ana-maria"))
         assert line.startswith("wrong: ") and line.count("\n") == 1
         line = printed(hw, q.id, object())
         assert line.startswith("invalid: ") and line.count("\n") == 1
@@ -304,10 +353,11 @@ def test_every_bank_question_has_its_cells_in_the_homework_source():
         cells = [(c.metadata.get("cowlab", {}).get("question"),
                   c.metadata.get("cowlab", {}).get("role"), c.metadata.get("nbgrader", {}))
                  for c in nb.cells if c.metadata.get("cowlab", {}).get("question")]
-        want = [(q.id, role) for q in bank.questions(name) for role in ("ask", "answer", "check")]
+        want = [(q.id, role) for q in bank.questions(name)
+                for role in (("explain",) if q.kind == "explain" else ("ask", "answer", "check"))]
         assert [(q, r) for q, r, _ in cells] == want, f"{name}: cells out of step with the bank"
         for qid, role, nbg in cells:
-            if role in ("answer", "check"):
+            if role in ("answer", "check", "explain"):
                 assert nbg["points"] == bank.question(name, qid).points, (name, qid, role)
         text = {c.id: c.source for c in nb.cells if c.cell_type == "markdown"}
         assert text["intro"].startswith(f"# Homework {name}: {bank.TITLES[name]}\n")
@@ -318,22 +368,17 @@ def test_every_bank_question_has_its_cells_in_the_homework_source():
         assert not build.checks_not_correct(committed), "every check prints correct"
 
 
-def test_under_nbgrader_a_check_returns_the_graders_points(monkeypatch, capsys):
-    """nbgrader takes a test cell's numeric result as its score: the check returns the
-    points cowlab grade gives, partial credit included; for students it returns None."""
+def test_under_nbgrader_a_check_raises_unless_correct(monkeypatch, capsys):
+    """nbgrader awards a test cell's points when it runs without error: so it must fail."""
+    import pytest
     from cowlab.homework import Homework, bank
     hw = Homework("01-fork", "nb-student")
     right = bank.expected("01-fork", "q1", "nb-student")
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
-    assert hw.check("q1", right) == 1.0
+    hw.check("q1", right)
     for wrong in (None, "junk", right + 1):
-        assert hw.check("q1", wrong) == 0.0
-    hunt = Homework("07-code", "nb-student")
-    key = bank.expected("07-code", "q2", "nb-student")
-    (a, x), (b, y), (c, z), (d, w) = key.items()
-    half = {a: x, b: y, c: w, d: z}                    # two right, two swapped
-    assert hunt.check("q2", half) == float(bank.judge("07-code", "q2", "nb-student", half)[1])
-    assert 0 < hunt.check("q2", half) < 4
+        with pytest.raises(AssertionError):
+            hw.check("q1", wrong)
     monkeypatch.delenv("NBGRADER_EXECUTION")
-    assert hw.check("q1", right + 1) is None          # students: one line, never a score
+    hw.check("q1", right + 1)                        # students: one line, never an error
     assert capsys.readouterr().out.splitlines()[-1].startswith("wrong")

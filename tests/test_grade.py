@@ -25,7 +25,7 @@ import make_submissions as ms  # noqa: E402
 
 COLUMNS = "student,assignment,question,points,max_points,status,message,flag".split(",")
 STATUSES = {"correct", "wrong", "unanswered", "invalid", "timeout", "memory", "crashed",
-            "unreadable"}
+            "unreadable", "manual"}
 
 
 def env():
@@ -99,9 +99,17 @@ def answers_in(name):
             if c["metadata"].get("cowlab", {}).get("role") == "answer"]
 
 
+def is_manual(r):
+    """A free-text question: left for the teacher, 0 automatic points, whatever was written."""
+    return bank.question(r["assignment"], r["question"]).kind == "explain"
+
+
 def assert_others_correct(rows, skip):
     for qid, r in rows.items():
-        if qid not in skip:
+        if is_manual(r):
+            assert (r["status"], r["points"]) == ("manual", "0"), r
+            assert "left for the teacher" in r["message"]
+        elif qid not in skip:
             assert (r["status"], r["points"]) == ("correct", r["max_points"]), r
 
 
@@ -157,16 +165,19 @@ def test_fully_correct_submissions_get_full_marks(batch):
 def test_blank_submissions_get_zero_unanswered(batch):
     for assignment in (ms.ADVERSARIAL, ms.CODE):
         for r in rows_of(batch, "bo-blank", assignment).values():
-            assert (r["status"], r["points"]) == ("unanswered", "0"), r
+            want = "manual" if is_manual(r) else "unanswered"
+            assert (r["status"], r["points"]) == (want, "0"), r
 
 
 def test_patching_checks_bank_and_model_earns_nothing(batch):
     for r in rows_of(batch, "mallory-patch").values():
-        assert r["status"] in ("wrong", "invalid") and r["points"] == "0", r
+        assert r["status"] in ("wrong", "invalid", "manual") and r["points"] == "0", r
 
 
 def test_objects_claiming_to_equal_anything_are_invalid(batch):
     for r in rows_of(batch, "mallory-eq").values():
+        if is_manual(r):
+            continue
         assert (r["status"], r["points"]) == ("invalid", "0"), r
         assert "not plain data" in r["message"]
 
@@ -175,7 +186,8 @@ def test_edited_locked_cells_change_nothing(batch):
     rows = rows_of(batch, "mallory-locked")
     # the right answer to the first question, computed in a locked cell, does not count
     for r in rows.values():
-        assert (r["status"], r["points"]) == ("unanswered", "0"), r
+        assert (r["status"], r["points"]) == ("manual" if is_manual(r) else "unanswered",
+                                              "0"), r
 
 
 def test_an_endless_loop_times_out_and_the_rest_is_graded(batch):
@@ -338,8 +350,8 @@ def test_feedback_shows_markup_as_text(batch):
 
 def test_the_same_id_twice_is_graded_twice_and_flagged(batch):
     rows = batch["by"][("twin", ms.ADVERSARIAL)]
-    n = len(bank.questions(ms.ADVERSARIAL))
-    assert len(rows) == 2 * n
+    n = len([q for q in bank.questions(ms.ADVERSARIAL) if q.kind != "explain"])
+    assert len(rows) == 2 * len(bank.questions(ms.ADVERSARIAL))
     assert all("duplicate" in r["flag"] and "twin-" in r["flag"] for r in rows)
     assert sorted(r["status"] for r in rows).count("correct") == n     # one right, one blank
     assert "DUPLICATE: twin" in batch["run"].stderr
@@ -377,7 +389,8 @@ def test_the_whole_submission_has_one_time_budget_whatever_its_cell_count(tmp_pa
     took = time.monotonic() - start
     assert run.returncode == 0, run.stderr
     rows = list(csv.DictReader(open(tmp_path / "g.csv")))
-    assert rows and all(r["status"] == "timeout" for r in rows), rows
+    assert rows and all(r["status"] == "timeout" for r in rows
+                        if r["status"] != "manual"), rows       # (free text: the teacher's)
     assert took < 10 + 60, took       # the budget plus kernel start-ups, not 20 x 2 s + replays
 
 
@@ -430,7 +443,8 @@ def test_without_a_sandbox_grading_is_refused_unless_asked(tmp_path):
                           str(tmp_path / "g.csv"), "--no-sandbox"], cwd=ROOT, env=e,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0 and "WITHOUT a sandbox" in run.stderr, run.stderr
-    assert len(list(csv.DictReader(open(tmp_path / "g.csv")))) == 5
+    assert len(list(csv.DictReader(open(tmp_path / "g.csv")))) == \
+        len(bank.questions(ms.ADVERSARIAL))
 
 
 # ------------------------------------------------------------------ pieces
@@ -546,3 +560,16 @@ def test_a_correct_code_answer_passes_every_scenario_out_of_process(tmp_path):
     got, points, message = worker.judge_code(ms.CODE, code.id, "ana-maria", source, 10, 1024,
                                             str(tmp_path))
     assert (got, points) == ("correct", code.points), message
+
+
+def test_free_text_is_left_for_the_teacher(batch):
+    """An explain question has no autograder test: 0 automatic points, status manual in
+    grades.csv, and the feedback lists it as left for the teacher, pending."""
+    for assignment in bank.ASSIGNMENTS:
+        q = next(q for q in bank.questions(assignment) if q.kind == "explain")
+        r = rows_of(batch, "ana-maria", assignment)[q.id]
+        assert (r["status"], r["points"], float(r["max_points"])) == ("manual", "0", q.points)
+        assert "left for the teacher" in r["message"] and "pending" in r["message"]
+    text = (batch["out"] / "feedback" / "ana-maria.md").read_text()
+    assert text.count("| left for the teacher |") == len(bank.ASSIGNMENTS)
+    assert "points are left for the teacher" in text

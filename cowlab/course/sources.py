@@ -24,6 +24,7 @@ PAGES = ("glossary.md",)          # chapter-like pages without a number
 FORMAT = "md:myst"
 KEEP_NB_METADATA = ("kernelspec", "cowlab")     # the front matter carried into the notebook
 NBVAL_COMMENT = "# NBVAL_"
+EXPLAIN_MARKS = "### BEGIN SOLUTION\n### END SOLUTION"
 
 
 class SourceError(ValueError):
@@ -94,6 +95,15 @@ def homework_cell(cell, assignment, where):
         raise SourceError(f"{where}: nbgrader points {nbg['points']} but the bank gives "
                           f"{assignment}/{qid} {q.points}; the grader uses the bank's: "
                           "make them agree")
+    if cell.metadata["cowlab"].get("role") == "explain":
+        if q.kind != "explain" or cell.cell_type != "markdown":
+            raise SourceError(f"{where}: an explain cell is a Markdown cell of an explain "
+                              f"question; {assignment}/{qid} is a {q.kind} question")
+        if cell.source.split() not in ([], EXPLAIN_MARKS.split()):
+            raise SourceError(f"{where}: leave an explain cell as `{EXPLAIN_MARKS}` in the "
+                              f"source; the model answer is the rubric of {assignment}/{qid} "
+                              "in the question bank")
+        cell.source = solution(q)
     if cell.metadata["cowlab"].get("role") == "answer":
         if cell.source.strip():
             raise SourceError(f"{where}: leave an answer cell empty in the source; its code "
@@ -106,4 +116,6 @@ def solution(q):
     if q.kind == "code":
         from cowlab.homework.questions_code import code_solution
         return code_solution(q.id)
+    if q.kind == "explain":       # the model answer the teacher grades against
+        return f"### BEGIN SOLUTION\n{q.rubric}\n### END SOLUTION"
     return f"### BEGIN SOLUTION\n{q.solution_source()}\n### END SOLUTION"

@@ -35,11 +35,18 @@ class Homework:
         return bank.params(self.assignment, qid, self.student)
 
     def ask(self, qid):
-        """Print the question with this student's numbers."""
+        """Print the question with this student's numbers (a note instead while STUDENT is
+        still the exercise's placeholder, so a saved exercise shows nobody's numbers)."""
         from . import bank
+        from .assign import STUDENT_PLACEHOLDER
         q = bank.question(self.assignment, qid)
-        print(f"{qid} ({q.points} point{'s' if q.points != 1 else ''}): "
-              + bank.prompt(self.assignment, qid, self.student))
+        head = f"{qid} ({q.points} point{'s' if q.points != 1 else ''}): "
+        if self.student == STUDENT_PLACEHOLDER:
+            title = q.title if q.title.endswith(("?", ".")) else q.title + "."
+            print(head + f"{title} Your numbers appear here once STUDENT in the first "
+                  "cell is your id: set it, then run the notebook again.")
+            return
+        print(head + bank.prompt(self.assignment, qid, self.student))
 
     def check(self, qid, value):
         """Print one line of feedback; never raises (a broken answer is `invalid`).

@@ -12,6 +12,7 @@ The expected answer is never stored: `expected()` runs the solver on the variant
 import json
 import math
 import random
+import re
 
 from .catalog import ASSIGNMENTS, TITLES, question, questions  # noqa: F401 (the read API)
 from .plain import to_plain
@@ -31,11 +32,28 @@ def _cached(key, fn):
     return json.loads(_CACHE[key])
 
 
+REDRAWS = 64
+
+
+def draw(q, student):
+    """The variant of `student`: q.make on the seeded generator. A variant the question
+    calls degenerate (nothing happens, an empty list to print...) is drawn again from a
+    derived seed, so only those students get new numbers; everyone else keeps theirs."""
+    p = q.make(random.Random(seed(q.assignment, q.id, student)))
+    n = 0
+    while q.degenerate is not None and q.degenerate(p):
+        n += 1
+        if n > REDRAWS:
+            raise RuntimeError(f"{q.assignment}/{q.id}: {REDRAWS} degenerate variants in a "
+                               "row; the generator rarely makes a good one")
+        p = q.make(random.Random(seed(q.assignment, q.id, f"{student}#redraw{n}")))
+    return p
+
+
 def params(assignment_name, qid, student):
     """The variant's params: plain JSON data drawn from seed(assignment, qid, student)."""
     q = question(assignment_name, qid)
-    return _cached(("p", assignment_name, qid, student),
-                   lambda: q.make(random.Random(seed(assignment_name, qid, student))))
+    return _cached(("p", assignment_name, qid, student), lambda: draw(q, student))
 
 
 def expected(assignment_name, qid, student):
@@ -44,6 +62,8 @@ def expected(assignment_name, qid, student):
     if q.kind == "code":
         raise ValueError(f"{assignment_name}/{qid} is a code question: it is judged by "
                          "running it (codejudge.judge_kernel), it has no single expected value")
+    if q.kind == "explain":
+        raise ValueError(f"{assignment_name}/{qid} is free text: the teacher grades it")
     return _cached(("e", assignment_name, qid, student),
                    lambda: to_plain(q.solve(params(assignment_name, qid, student))))
 
@@ -52,7 +72,7 @@ def prompt(assignment_name, qid, student):
     """The question text with this student's numbers (what hw.ask prints)."""
     q = question(assignment_name, qid)
     p = params(assignment_name, qid, student)
-    text = q.prompt.format(**p)
+    text = tidy(q.prompt.format(**{**p, **(q.words(p) if q.words else {})}))
     if q.kind == "choice":
         opts = choice_options(q, p)
         text += "\n" + "\n".join(f"  ({k}) {v}" for k, v in opts.items())
@@ -60,17 +80,37 @@ def prompt(assignment_name, qid, student):
     elif q.kind == "number":
         text += f"\nAnswer with a number{' in ' + q.unit if q.unit else ''}"
         text += f" (within {q.tolerance:g})." if q.tolerance else "."
+    elif q.kind == "construct":
+        text += f"\nAnswer with {q.shape}. Any answer that meets every condition is right."
     return text
+
+
+_REPEAT = re.compile(r"\b((?:parent|child\d?|grandchild|redis|shell) writes VP\d+)((?:, \1\b)+)")
+_TIMES = {2: "twice", 3: "three times"}
+
+
+def tidy(text):
+    """Wording only, never a number: "child1 writes VP2, child1 writes VP2" reads
+    "child1 writes VP2 twice", and a named process ("child1") takes no article."""
+    def merge(m):
+        n = 1 + m.group(2).count(",")
+        return f"{m.group(1)} {_TIMES.get(n, f'{n} times')}"
+    text = _REPEAT.sub(merge, text)
+    return re.sub(r"\b[Tt]he ((?:child|worker)\d+)'s\b", r"\1's", text)
 
 
 def choice_options(q, p):
     """{letter: text} of a choice question for these params (p["options"] lists
     the option keys in this variant's order)."""
-    return {LETTERS[i]: q.options[key].format(**p) if key in q.options else str(key)
+    return {LETTERS[i]: tidy(q.options[key].format(**p) if key in q.options else str(key))
             for i, key in enumerate(p["options"])}
 
 
 # -- judging -------------------------------------------------------------------------
+
+MANUAL = ("left for the teacher: a free-text answer is graded by hand (0 automatic "
+          "points; pending)")
+
 
 def _number(x):
     return type(x) in (int, float)
@@ -84,14 +124,17 @@ def _describe(x):
 def judge(assignment_name, qid, student, given):
     """(status, points, message) for a JSON-decoded answer; never raises.
 
-    status: correct | wrong | unanswered | invalid; a wrong answer gets a hint
-    that does not give the answer away."""
+    status: correct | wrong | unanswered | invalid (| manual for a free-text question,
+    which only the teacher grades); a wrong answer gets a hint that does not give the
+    answer away; a construction is judged by its constraints (construct.py)."""
     try:
         q = question(assignment_name, qid)
     except KeyError as e:
         return "invalid", 0, f"invalid: {e.args[0]}"
     if q.kind == "code":
         return "invalid", 0, "invalid: code questions are graded by running them (codex)"
+    if q.kind == "explain":
+        return "manual", 0, MANUAL
     try:
         given = to_plain(given, qid)
     except ValueError as e:
@@ -102,6 +145,9 @@ def judge(assignment_name, qid, student, given):
         return "unanswered", 0, "not yet answered"
     try:
         p = params(assignment_name, qid, student)
+        if q.kind == "construct":
+            from .construct import judge_construct
+            return judge_construct(q, p, given)
         exp = expected(assignment_name, qid, student)
         return _JUDGES[q.kind](q, p, exp, given)
     except Exception as e:   # a bug of ours must not cost the student: say so
@@ -149,7 +195,50 @@ def _judge_choice(q, p, exp, given):
     return _wrong(q, p, given.strip().lower())
 
 
+def _int(x):
+    try:
+        return int(x) if type(x) in (int, str) and str(x).lstrip("-").isdigit() else None
+    except ValueError:
+        return None
+
+
+def renamed(q, p, exp, given):
+    """The answer with the frames it numbered itself put in the model's numbering.
+
+    Which free frame a copy gets is the allocator's business, not a promise of Linux;
+    so a question whose prompt names PF0..PF(n-1) (the spawn's, "VPn on PFn") accepts
+    any numbers for the other frames, as long as different frames get different
+    numbers and none reuses a named one. Unchanged where no consistent renaming exists."""
+    n = q.named_frames(p)
+    if isinstance(exp, list) and isinstance(given, list) and len(given) == len(exp):
+        mine, back = {}, {}
+        for e, g in zip(exp, given):
+            gi = _int(g) if type(g) is int else None
+            if e is None or e < n or gi is None or gi < n:
+                continue
+            if mine.setdefault(gi, e) != e or back.setdefault(e, gi) != gi:
+                return given
+        return [mine.get(g, g) if type(g) is int else g for g in given]
+    if isinstance(exp, dict) and isinstance(given, dict):
+        keys = {k: _int(k) for k in given}
+        if any(v is None for v in keys.values()):
+            return given
+        new_exp = sorted((v, k) for k, v in exp.items() if int(k) >= n)
+        new_given = sorted(((given[k], str(keys[k])) for k in given if keys[k] >= n),
+                           key=lambda t: (str(type(t[0])), str(t[0])))
+        if len(new_exp) != len(new_given):
+            return given
+        out = {str(keys[k]): v for k, v in given.items() if keys[k] < n}
+        for (_, ek), (gv, _) in zip(sorted(new_exp, key=lambda t: (str(type(t[0])), str(t[0]))),
+                                     new_given):
+            out[ek] = gv
+        return out
+    return given
+
+
 def _judge_state(q, p, exp, given):
+    if q.named_frames is not None:
+        given = renamed(q, p, exp, given)
     if isinstance(exp, list):
         if not isinstance(given, list):
             return "invalid", 0, (f"invalid: expected a list of {len(exp)} entries, "

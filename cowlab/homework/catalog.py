@@ -8,18 +8,36 @@ The question modules declare their questions with `question.declare` and never i
 this module or the bank back, so the order is this file's whatever is imported first.
 """
 from . import question as _question
-from . import (questions_code, questions_course, questions_redis,  # noqa: F401 (they declare)
-               questions_refcounting, questions_systems)
+from . import (questions_beyond, questions_build, questions_code,  # noqa: F401 (they declare)
+               questions_course, questions_explain, questions_redis, questions_refcounting,
+               questions_systems)
 
+_BUILD, _EXPLAIN = "questions_build", "questions_explain"
+
+# {assignment: (title, the question modules that may declare its questions)}
 COURSE = {
-    "01-fork": ("fork() copies page tables, not pages", "questions_course"),
-    "02-write-faults": ("Write faults: copy, reuse, zero-fill", "questions_course"),
-    "03-refcounting": ("Refcounts: who frees a frame, and when", "questions_refcounting"),
-    "04-exec": ("fork + exec: why the copy never happens", "questions_systems"),
-    "05-overcommit": ("Overcommit: promising memory that fork might need", "questions_systems"),
-    "06-redis": ("Redis BGSAVE: COW in production", "questions_redis"),
-    "07-code": ("Code: build COW yourself, then find the bugs", "questions_code"),
+    "01-fork": ("fork() copies page tables, not pages",
+                ("questions_course", _BUILD, _EXPLAIN)),
+    "02-write-faults": ("Write faults: copy, reuse, zero-fill",
+                        ("questions_course", _BUILD, _EXPLAIN)),
+    "03-refcounting": ("Refcounts: who frees a frame, and when",
+                       ("questions_refcounting", _BUILD, _EXPLAIN)),
+    "04-exec": ("fork + exec: why the copy never happens", ("questions_systems", _BUILD, _EXPLAIN)),
+    "05-overcommit": ("Overcommit: promising memory that fork might need",
+                      ("questions_systems", _BUILD, _EXPLAIN)),
+    "06-redis": ("Redis BGSAVE: COW in production", ("questions_redis", _BUILD, _EXPLAIN)),
+    "07-beyond-fork": ("Beyond fork: shared mappings, DONTFORK and WIPEONFORK",
+                       ("questions_beyond", _EXPLAIN)),
+    "08-real-kernel": ("The real kernel: smaps and fault counters",
+                       ("questions_beyond", _EXPLAIN)),
+    "07-code": ("Code: build COW yourself, then find the bugs", ("questions_code", _EXPLAIN)),
 }
+
+
+def order(q):
+    """Notebook order inside an assignment: by question number (q2 before q10), so the
+    order does not depend on which question module was imported first."""
+    return int(q.id[1:]) if q.id[1:].isdigit() else 10 ** 6
 
 
 def build(declared, course=COURSE):
@@ -30,13 +48,14 @@ def build(declared, course=COURSE):
         raise ValueError(f"questions declared for {', '.join(unknown)}, which is not in the "
                          f"catalog; add it to catalog.COURSE (known: {', '.join(course)})")
     out = {}
-    for name, (_, module) in course.items():
-        qs = list(declared.get(name, ()))
+    for name, (_, modules) in course.items():
+        modules = (modules,) if isinstance(modules, str) else modules
+        qs = sorted(declared.get(name, ()), key=order)
         for q in qs:
             where = getattr(q.make, "__module__", "")
-            if where.rpartition(".")[2] != module:
+            if where.rpartition(".")[2] not in modules:
                 raise ValueError(f"{name}/{q.id} is declared in {where}, but the catalog "
-                                 f"gives {name} to {module}")
+                                 f"gives {name} to {', '.join(modules)}")
         out[name] = qs
     return out
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 ICONS = {"correct": "ok", "wrong": "wrong", "unanswered": "not answered", "invalid": "invalid",
          "timeout": "time limit", "memory": "memory limit", "crashed": "crashed",
-         "unreadable": "unreadable"}
+         "unreadable": "unreadable", "manual": "left for the teacher"}
 
 
 def safe_name(student):
@@ -42,8 +42,11 @@ def section(path, rows, result):
     first = rows[0]
     got = sum(float(r["points"]) for r in rows)
     most = sum(float(r["max_points"]) for r in rows)
+    pending = sum(float(r["max_points"]) for r in rows if r["status"] == "manual")
     lines = [f"## {text(first['assignment'] or 'unknown assignment')}: {got:g} / {most:g}",
-             "", f"Notebook `{text(Path(path).name)}`.", ""]
+             "", f"Notebook `{text(Path(path).name)}`."
+             + (f" {pending:g} points are left for the teacher (free-text answers, graded "
+                "by hand; pending)." if pending else ""), ""]
     if first.get("flag"):
         lines += [f"**Warning: {text(first['flag'])}.** Each copy is graded on its own.", ""]
     lines += ["| question | points | result | feedback |", "| --- | --- | --- | --- |"]

@@ -31,7 +31,7 @@ from .worker import FATAL, worker_main
 COLUMNS = ["student", "assignment", "question", "points", "max_points", "status", "message",
            "flag"]
 STATUSES = ("correct", "wrong", "unanswered", "invalid", "timeout", "memory", "crashed",
-            "unreadable")
+            "unreadable", "manual")      # manual: a free-text answer the teacher grades
 
 
 # ------------------------------------------------------------------ the grader's side
@@ -86,6 +86,9 @@ def judge_rows(student, assignment, result):
     rows = []
     for q in bank.questions(assignment):
         qid, most = q.id, q.points
+        if q.kind == "explain":          # no autograder test: 0 points now, pending
+            rows.append(row(student, assignment, qid, 0, most, "manual", bank.MANUAL))
+            continue
         if qid in result.get("failures", {}):
             status, message = result["failures"][qid]
             status = status if status in FATAL else "crashed"

@@ -115,3 +115,63 @@ def q2_bug_hunt(p):
         else:
             found[name] = "no bug found"
     return found
+
+
+# -- q4: build the test that catches a bug ------------------------------------------------
+
+def _make_07_q4(rng):
+    return {"bug": rng.choice(sorted(BUGS)), "pages": rng.randint(2, 4), "most": 8}
+
+
+def _replay(kernel, p, steps):
+    """Run the steps as a cowtest scenario (invariants and isolation checked after each
+    one); the name of the broken invariant, or None if every step passes."""
+    from .codex import Broken, OutOfMemory, Run, Segfault
+    run = Run(kernel, frames=16)
+    procs = {"parent": run.spawn(p["pages"])}
+    try:
+        for step in steps:
+            who = procs[step.args[0]]
+            if step.op == "fork":
+                procs[step.args[1]] = run.fork(who)
+            elif step.op == "write":
+                if step.args[1] >= p["pages"]:
+                    raise ValueError(f"{step.text!r}: the processes have VP0..VP{p['pages'] - 1}")
+                run.write(who, step.args[1], f"{step.args[0]}@{step.text}")
+            else:
+                run.exit(who)
+    except Broken as e:
+        return e.invariant
+    except (Segfault, OutOfMemory) as e:
+        return type(e).__name__
+    return None
+
+
+def _check_07_q4(p, given):
+    from .construct import Invalid, parse_steps
+    steps = parse_steps(given, ops=("fork", "write", "exit"), most=p["most"], procs=("parent",))
+    try:
+        if _replay(ReferenceKernel(), p, steps) is not None:
+            raise Invalid("the reference kernel fails your scenario: check the steps")
+        caught = _replay(BUGS[p["bug"]](), p, steps)
+    except ValueError as e:
+        raise Invalid(str(e)) from None
+    if caught is None:
+        return [f"the kernel with the {p['bug']} bug passes every step of your scenario; "
+                "the condition is a scenario it fails"]
+    return []
+
+
+@declare("07-code", "q4", points=2, kind="construct", title="Build: the test that catches a bug",
+         prose="**Build: the test that catches a bug.** A kernel hacker's real job: write "
+               "the shortest user program that exposes a bug. Your scenario runs as the "
+               "code scenarios do, with every invariant and what each process reads "
+               "checked after each step.",
+         prompt="The parent starts with {pages} pages. Give a scenario of at most {most} "
+                "steps (fork, write, exit) that the reference kernel passes and the kernel "
+                "with the `{bug}` bug fails.",
+         shape='a list of steps like "fork parent child", "write child 0", "exit child"',
+         make=_make_07_q4, check=_check_07_q4)
+def q4_test_that_catches(p):
+    # a fork, then one write to a shared page: each of the four bugs shows here
+    return ["fork parent child", "write child 0"]

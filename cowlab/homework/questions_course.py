@@ -13,6 +13,11 @@ from .question import declare
 
 # -- helpers for drawing params (not part of any solution) ------------------------------
 
+def pages(n):
+    """'1 page', '3 pages'."""
+    return f"{n} page{'' if n == 1 else 's'}"
+
+
 def _claim_text(c):
     who = f"the {c.get('who')}'s VP{c.get('vpn')}"
     if c["what"] == "refcount":
@@ -102,9 +107,9 @@ def _make_01_q1(rng):
           prose="**Free frames after fork.** A second process is already running when a "
                 "shell spawns and forks. How many frames are free right after the fork? "
                 "Compute it with the model (`k.free_frames()`).",
-          prompt="RAM has {ram} frames. `init` runs with {other} pages. A shell spawns with "
+          prompt="RAM has {ram} frames. `init` runs with {other_pages}. A shell spawns with "
                  "{pages} pages and forks once. How many frames are free after the fork?",
-          make=_make_01_q1, unit="frames",
+          make=_make_01_q1, unit="frames", words=lambda p: {"other_pages": pages(p["other"])},
           hint="count the frames that are actually allocated: what does fork allocate?",
           traps=lambda p: [(p["ram"] - p["other"] - 2 * p["pages"],
                             "that is what would be left if fork copied every page")])
@@ -148,25 +153,29 @@ def _make_01_q3(rng):
             "pages": n, "last": n - 1}
 
 
-@declare("01-fork", "q3", points=2, kind="state", title="The child's page table",
-          prose="**The child's page table.** Frames are handed out lowest free PFN first, "
-                "and frames freed by an exit are reused. Give the child's page table as a "
-                "list of PFNs, one per page, in vpn order: `[pfn of VP0, pfn of VP1, ...]`.",
+@declare("01-fork", "q3", points=2, kind="state", partial=True,
+          title="Frames and PTEs after fork",
+          prose="**Frames and PTEs after fork.** fork copies page-table entries, not pages; "
+                "an exited process gives its frames back. Answer with a dict "
+                '`{"frames": <frames in use>, "ptes": <present PTEs in all page tables>}`.',
           prompt="RAM has {ram} frames. `init` spawns with {init} pages, then `shell` with "
                  "{shell} pages, then init exits. `app` spawns with {pages} pages and "
-                 "forks. Give the child's PFNs for VP0..VP{last} as a list.",
+                 "forks. How many frames are in use, and how many PTEs do all the page "
+                 'tables hold? Answer {{"frames": ..., "ptes": ...}}.',
           make=_make_01_q3,
-          hint="the child's entries are copies of the parent's; which frames did app get?",
-          traps=lambda p: [([p["init"] + p["shell"] + i for i in range(p["pages"])],
-                            "the frames init freed go back to the free list, lowest first")])
-def q3_child_page_table(p):
+          hint="the child's entries are copies of app's, pointing at app's frames; init is gone",
+          traps=lambda p: [({"frames": p["shell"] + 2 * p["pages"],
+                             "ptes": p["shell"] + 2 * p["pages"]},
+                            "fork copies the entries, not the pages")])
+def q3_frames_and_ptes(p):
     k = cowlab.Kernel(ram_pages=p["ram"])
     init = k.spawn("init", pages=p["init"])
     k.spawn("shell", pages=p["shell"])
     k.exit(init)
     app = k.spawn("app", pages=p["pages"])
-    child = k.fork(app)
-    return [k.pte(child, vpn).pfn for vpn in range(p["pages"])]
+    k.fork(app)
+    ptes = sum(k.stats(q)["rss"] // 4 for q in k.live())
+    return {"frames": k.ram_pages - k.free_frames(), "ptes": ptes}
 
 
 def _make_01_q4(rng):
@@ -211,10 +220,14 @@ def _make_01_q5(rng):
           prose="**Pss of a child.** Rss counts every page a process maps; Pss divides each "
                 "page by the number of processes mapping it (as `/proc/PID/smaps_rollup`). "
                 "Pages are 4 KiB.",
-          prompt="A parent spawns with {pages} pages and forks {children} child(ren). The "
-                 "first child then writes its first {writes} page(s) (VP0, VP1, ...). "
+          prompt="A parent spawns with {pages} pages and forks {children_text}. The "
+                 "first child then writes {first_pages}. "
                  "What is the first child's Pss in kB?",
-          make=_make_01_q5, unit="kB", tolerance=1,
+          make=_make_01_q5, unit="kB", tolerance=1, degenerate=lambda p: p["writes"] == 0,
+          words=lambda p: {"children_text": "1 child" if p["children"] == 1
+                           else f"{p['children']} children",
+                           "first_pages": "its first page (VP0)" if p["writes"] == 1
+                           else f"its first {p['writes']} pages (VP0..VP{p['writes'] - 1})"},
           hint="a page mapped by n processes counts 4/n kB in each of them",
           traps=lambda p: [(p["pages"] * 4, "that is Rss; Pss splits shared pages")])
 def q5_child_pss(p):
@@ -236,17 +249,25 @@ def _make_02_q1(rng):
             "vpn": rng.randrange(3)}
 
 
-@declare("02-write-faults", "q1", points=1, kind="number", title="Where does the copy go?",
-          prose="**Where does the copy go?** After a fork the child writes one page. Which "
-                "frame does the child's entry point at after the write?",
-          prompt="RAM has 16 frames. `init` spawns with {init} pages, then `parent` with "
+def _kept(p):
+    return 0 if p["init_exits"] else p["init"]
+
+
+@declare("02-write-faults", "q1", points=1, kind="number", title="Frames in use after the copy",
+          prose="**Frames in use after the copy.** After a fork the child writes one page. "
+                "(Which free frame the copy gets is the allocator's choice, not something "
+                "Linux promises; how many frames are in use is.)",
+          prompt="RAM has 16 frames. `init` spawns with {init_pages}, then `parent` with "
                  "{pages} pages. {then}parent forks and the child writes VP{vpn}. "
-                 "Which PFN does the child's VP{vpn} map after the write?",
-          make=_make_02_q1, unit="PFN",
-          hint="a copy goes to the lowest free frame",
-          traps=lambda p: [(p["init"] + p["vpn"], "the child wrote a shared page: does it keep "
-                            "the shared frame?")])
-def q1_copy_pfn(p):
+                 "How many frames are in use after the write?",
+          make=_make_02_q1, unit="frames", words=lambda p: {"init_pages": pages(p["init"])},
+          hint="count the frames of each live process: which are shared, which one is new?",
+          traps=lambda p: [(_kept(p) + p["pages"], "the child wrote a shared page: does it "
+                            "keep the shared frame?"),
+                           (p["init"] + p["pages"] + 1, "an exited process frees its frames")
+                           if p["init_exits"] else
+                           (2 * p["pages"] + p["init"], "fork copied no page")])
+def q1_frames_after_copy(p):
     k = cowlab.Kernel(ram_pages=16)
     init = k.spawn("init", pages=p["init"])
     parent = k.spawn("parent", pages=p["pages"])
@@ -254,7 +275,7 @@ def q1_copy_pfn(p):
         k.exit(init)
     child = k.fork(parent)
     k.write(child, p["vpn"], "x")
-    return k.pte(child, p["vpn"]).pfn
+    return k.ram_pages - k.free_frames()
 
 
 def _make_02_q2(rng):
@@ -397,10 +418,14 @@ def _make_02_q6(rng):
 
 @declare("02-write-faults", "q6", points=2, kind="state", title="The parent's page table",
           prose="**The parent's page table.** Give the parent's PFNs after the script, as a "
-                "list in vpn order. Copies take the lowest free frame.",
-          prompt="RAM has 16 frames. A parent spawns with {pages} pages and forks. Then, in "
-                 "order: {script}. Give the parent's PFNs for VP0..VP{last}.",
-          make=_make_02_q6,
+                "list in vpn order. The spawn maps VPn on PFn; which free frame a copy gets "
+                "is the allocator's choice, not something Linux promises, so number each new "
+                "frame as you like (any number from the pages count up, a different one per "
+                "frame).",
+          prompt="RAM has 16 frames. A parent spawns with {pages} pages (VPn on PFn) and "
+                 "forks. Then, in order: {script}. Give the parent's PFNs for VP0..VP{last} "
+                 "(new frames: any numbers from {pages} up, one per frame).",
+          make=_make_02_q6, named_frames=lambda p: p["pages"],
           hint="replay the writes one by one; a copy goes to the faulting process only")
 def q6_parent_page_table(p):
     k = cowlab.Kernel(ram_pages=16)

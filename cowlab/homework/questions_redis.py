@@ -171,10 +171,11 @@ def _make_06_q6(rng):
           prose="**The biggest Redis that can BGSAVE.** Redis asks for "
                 "`vm.overcommit_memory=1` because in mode 2 the BGSAVE fork is charged the "
                 "whole dataset again. Find the answer by asking the model (bisect).",
-          prompt="Mode 2, RAM {ram} pages, swap {swap} pages, ratio {ratio}; another process "
+          prompt="Mode 2, RAM {ram} pages, {swap_text}, ratio {ratio}; another process "
                  "of {other} pages runs. What is the largest Redis (pages, spawned) whose "
                  "BGSAVE fork still succeeds?",
           make=_make_06_q6, unit="pages",
+          words=lambda p: {"swap_text": f"swap {p['swap']} pages" if p["swap"] else "no swap"},
           hint="Redis and its child are each charged the dataset",
           traps=lambda p: [(p["ram"] * p["ratio"] // 100 + p["swap"] - p["other"],
                             "the fork charges the child too")])

@@ -25,7 +25,7 @@ def _make_03_q1(rng):
           prompt="In an empty machine a parent spawns with {pages} pages (VPn on PFn), forks "
                  "a child, and the child forks a grandchild. Then VP{vpn} is written by, in "
                  "order: {order}. What is rc(PF{vpn})?",
-          make=_make_03_q1,
+          make=_make_03_q1, degenerate=lambda p: not p["writers"],
           hint="each writer that copies drops one reference to the old frame; the last "
                "sharer does not copy")
 def q1_three_generations(p):
@@ -50,11 +50,17 @@ def _make_03_q2(rng):
 
 @declare("03-refcounting", "q2", points=3, kind="state", title="The refcount table",
           prose="**The refcount table.** Give every frame in use and its refcount as a dict "
-                "`{pfn: refcount}` (frames with refcount 0 left out). Keys may be ints.",
-          prompt="RAM has 16 frames. A parent spawns with {pages} pages and forks child1, "
-                 "then child2. Then, in order: {script}. Then {exits} exits. Give "
+                "`{pfn: refcount}` (frames with refcount 0 left out). Keys may be ints. The "
+                "spawn maps VPn on PFn; which free frame a copy gets is the allocator's "
+                "choice, not Linux's promise, so number the new frames as you like (from the "
+                "pages count up, one number per frame).",
+          prompt="RAM has 16 frames. A parent spawns with {pages} pages (VPn on PFn) and "
+                 "forks child1, "
+                 "then child2. Then, in order: {script}.{then_exit} Give "
                  "{{pfn: refcount}} for every frame in use.",
-          make=_make_03_q2, partial=True,
+          make=_make_03_q2, partial=True, named_frames=lambda p: p["pages"],
+          words=lambda p: {"then_exit": "" if p["exits"] == "nobody"
+                           else f" Then {p['exits']} exits."},
           hint="replay the script; a copy moves one reference from the old frame to a new one")
 def q2_refcount_table(p):
     k = cowlab.Kernel(ram_pages=16)
@@ -138,7 +144,8 @@ def _make_03_q5(rng):
 @declare("03-refcounting", "q5", points=2, kind="choice", title="Which statement is true?",
           prose="**Which statement is true?** Exactly one statement printed below holds "
                 "after the script. Check each one against the model.",
-          prompt="RAM has 16 frames. A parent spawns with {pages} pages and forks child1, "
+          prompt="RAM has 16 frames. A parent spawns with {pages} pages (VPn on PFn) and "
+                 "forks child1, "
                  "then child2. Then, in order: {script}. Which statement is true?",
           make=_make_03_q5,
           hint="with three sharers, the first writer copies and the frame keeps two users")

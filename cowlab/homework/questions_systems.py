@@ -20,9 +20,10 @@ def _make_04_q1(rng):
           prose="**Frames in use after fork + exec.** A shell forks and the child execs a "
                 "small program. exec drops the child's mappings and builds a fresh image.",
           prompt="RAM has {ram} frames. A shell spawns with {pages} pages, forks, and the "
-                 "child execs a program whose image has {image} pages. How many frames are "
+                 "child execs a program whose image has {image_pages}. How many frames are "
                  "in use?",
           make=_make_04_q1, unit="frames",
+          words=lambda p: {"image_pages": course.pages(p["image"])},
           hint="after exec, which frames does each process map?",
           traps=lambda p: [(2 * p["pages"] + p["image"], "fork copied no page, and exec "
                             "dropped the child's shares"),
@@ -47,10 +48,10 @@ def _make_04_q2(rng):
 @declare("04-exec", "q2", points=2, kind="number", title="Copies after the child execs",
           prose="**Copies after the child execs.** Once the exec'd child has let go of the "
                 "shared frames, what happens when the parent writes its own pages?",
-          prompt="A parent spawns with {pages} pages and forks child1, {story}. Then "
+          prompt="A parent spawns with {pages} pages and forks child1{story}. Then "
                  "child1 execs a 1-page program, and the parent writes every one of "
                  "its {pages} pages. How many frames does the parent copy?",
-          make=_make_04_q2, unit="copies",
+          make=_make_04_q2, unit="copies", words=lambda p: {"story": _story_04_q2(p)},
           hint="a frame whose refcount is 1 is reused in place; who still shares which page?",
           traps=lambda p: [(p["pages"], "exec dropped child1's references")])
 def q2_copies_after_exec(p):
@@ -66,6 +67,14 @@ def q2_copies_after_exec(p):
     for vpn in range(p["pages"]):
         copies += sum(e.kind == "cow_copy" for e in k.write(parent, vpn, "parent"))
     return copies
+
+
+def _story_04_q2(p):
+    """The second child in words (params keep their old `story` for old variants)."""
+    if not p["second"]:
+        return " (its only child)"
+    wrote = f"writes VPs {p['wrote']}" if p["wrote"] else "writes nothing"
+    return f", then forks child2, which {wrote}"
 
 
 def _make_04_q3(rng):
@@ -136,26 +145,39 @@ def _make_04_q5(rng):
 @declare("04-exec", "q5", points=1, kind="number", title="Minor faults of fork + exec",
           prose="**Minor faults of fork + exec.** The child writes a few pages before exec "
                 "(as a shell sets up redirections), then execs and writes its new image. "
-                "exec's fresh image is populated: one minor fault per page, as if touched.",
-          prompt="A shell spawns with {pages} pages and forks. The child writes VPs {before} "
-                 "then execs a {image}-page program, then writes VPs {after}. How many "
-                 "minor faults has the child taken in total?",
+                "exec maps the new image without filling it: each page faults in when first "
+                "touched (a write to an untouched anonymous page: one minor fault, a fresh "
+                "zeroed frame). Count only the faults of these writes: a real exec also "
+                "faults while the kernel builds the stack and loads the binary.",
+          prompt="A shell spawns with {pages} pages and forks. The child writes {before_text}, "
+                 "then execs a {image}-page program, then writes VPs {after} of its new "
+                 "image. How many minor faults do these writes of the child cost in all?",
           make=_make_04_q5, unit="faults",
-          hint="count the COW faults before exec, the populate, and the writes after: "
-               "are the new pages writable already?")
+          words=lambda p: {"before_text": f"VPs {p['before']}" if p["before"] else "nothing"},
+          hint="count the COW faults before exec and the first touch of each new page; "
+               "does a second write to a page fault again?")
 def q5_exec_minor_faults(p):
     k = cowlab.Kernel(ram_pages=32)
     shell = k.spawn("shell", pages=p["pages"])
     child = k.fork(shell)
     for vpn in p["before"]:
         k.write(child, vpn, "redirect")
-    k.exec(child, pages=p["image"])
+    k.exec(child, pages=0)                     # the new image, mapped but not filled,
+    image = k.mmap(child, p["image"])          # as Linux maps a program's memory
     for vpn in p["after"]:
-        k.write(child, vpn, "run")
+        k.write(child, image + vpn, "run")
     return k.stats(child)["minor_faults"]
 
 
 # == 05-overcommit ======================================================================
+
+
+def _swap(p, form):
+    return form.format(p["swap"]) if p["swap"] else "no swap"
+
+
+def _times(n):
+    return {1: "once", 2: "twice"}.get(n, f"{n} times")
 
 
 def _make_05_q1(rng):
@@ -166,9 +188,9 @@ def _make_05_q1(rng):
 @declare("05-overcommit", "q1", points=1, kind="number", title="CommitLimit",
           prose="**CommitLimit.** With `vm.overcommit_memory=2` the kernel refuses to "
                 "promise more than CommitLimit (as `/proc/meminfo`, in kB; pages are 4 KiB).",
-          prompt="A machine has {ram} pages of RAM, {swap} pages of swap and "
+          prompt="A machine has {ram} pages of RAM, {swap_text} and "
                  "vm.overcommit_ratio={ratio}. What is CommitLimit in kB?",
-          make=_make_05_q1, unit="kB",
+          make=_make_05_q1, unit="kB", words=lambda p: {"swap_text": _swap(p, "{} pages of swap")},
           hint="mm/util.c: RAM scaled by the ratio, plus swap",
           traps=lambda p: [((p["ram"] + p["swap"]) * 4, "the ratio applies to RAM"),
                            (p["ram"] * p["ratio"] // 100 * 4, "swap counts too")])
@@ -187,9 +209,9 @@ def _make_05_q2(rng):
                 "mapped, and charged again for each child at fork (the child may write it "
                 "all). A MAP_SHARED region is charged once.",
           prompt="In mode 2 (RAM 1024 pages, ratio 100), a server spawns with {pages} pages, "
-                 "mmaps a shared region of {shared} pages, then forks {forks} time(s). What "
+                 "mmaps a shared region of {shared} pages, then forks {forks_text}. What "
                  "is Committed_AS in kB?",
-          make=_make_05_q2, unit="kB",
+          make=_make_05_q2, unit="kB", words=lambda p: {"forks_text": _times(p["forks"])},
           hint="charge each private page once per process, each shared page once",
           traps=lambda p: [((p["pages"] + p["shared"]) * 4, "fork charges the child's "
                             "private pages"),
@@ -253,10 +275,10 @@ def _make_05_q4(rng):
           prose="**The largest mmap in mode 2.** Find, by asking the model, the largest "
                 "private writable mmap that mode 2 still grants (bisect on the size: a "
                 "refusal is `OSError` with ENOMEM).",
-          prompt="RAM {ram} pages, swap {swap} pages, vm.overcommit_memory=2, "
+          prompt="RAM {ram} pages, {swap_text}, vm.overcommit_memory=2, "
                  "vm.overcommit_ratio={ratio}. A process spawns with {pages} pages. What is "
                  "the largest number of pages one mmap by that process can get?",
-          make=_make_05_q4, unit="pages",
+          make=_make_05_q4, unit="pages", words=lambda p: {"swap_text": _swap(p, "swap {} pages")},
           hint="CommitLimit minus what is already committed",
           traps=lambda p: [(p["ram"] * p["ratio"] // 100 + p["swap"], "the spawned pages "
                             "are already committed")])
@@ -290,7 +312,11 @@ def _make_05_q5(rng):
 @declare("05-overcommit", "q5", points=2, kind="number", title="Who gets OOM-killed?",
           prose="**Who gets OOM-killed?** In mode 1 fork always succeeds; the bill comes "
                 "when the child writes. With no free frame, the OOM killer kills the process "
-                "with the largest RSS (ties: the highest pid).",
+                "with the highest oom_badness: RSS + swap entries + page-table pages (equal "
+                "here for a parent and its child). On a tie Linux keeps the last task of "
+                "equal score in its scan of the task list, oldest first (mm/oom_kill.c "
+                "`oom_evaluate_task`, kernel/fork.c adds each new task at the tail): the "
+                "newest process, here the one with the highest pid.",
           prompt="RAM {ram} frames, overcommit mode 1, no swap. Spawned in this order "
                  "({order}): a database with {db} pages and a server with {pages} pages. "
                  "The server forks; the child writes all its pages, VP0 first. What is the "

@@ -214,6 +214,12 @@ def test_misconceptions_get_their_own_hint():
 
 # -- independent oracles: closed forms worked out by hand ---------------------------------
 
+def _reserves(ram_pages):
+    """Linux's boot-time admin and user reserves for this much RAM, in 4 KiB pages."""
+    kb = ram_pages * 4
+    return min(kb // 32, 8192) // 4, min(kb // 32, 131072) // 4
+
+
 def oracle(assignment, qid, p):
     if (assignment, qid) == ("01-fork", "q1"):
         return p["ram"] - p["other"] - p["pages"]
@@ -243,22 +249,22 @@ def oracle(assignment, qid, p):
     if (assignment, qid) == ("05-overcommit", "q2"):
         return (p["pages"] * (1 + p["forks"]) + p["shared"]) * 4
     if (assignment, qid) == ("05-overcommit", "q4"):
-        # Linux (mm/util.c): granted while committed + request < limit - admin - user
-        # reserve; admin = min(RAM/32, 8 MiB), user = min(total_vm/32, ...) (4 KiB pages)
-        admin = min(p["ram"] * 4 // 32, 8192) // 4
-        return (p["ram"] * p["ratio"] // 100 + p["swap"] - p["pages"] - admin
-                - p["pages"] // 32 - 1)
+        # mm/util.c __vm_enough_memory: granted while committed + request < CommitLimit
+        # - admin reserve - min(total_vm / 32, user reserve) (reserves: RAM/32 at boot)
+        admin, user = _reserves(p["ram"])
+        limit = p["ram"] * p["ratio"] // 100 + p["swap"] - admin - min(p["pages"] // 32, user)
+        return limit - p["pages"] - 1
     if (assignment, qid) == ("06-redis", "q1"):
         first, last = p["first"], p["first"] + p["count"] - 1
         return last // p["per_page"] - first // p["per_page"] + 1
     if (assignment, qid) == ("06-redis", "q5"):
         return len({key // 512 for key in p["keys"]}) * 512 * 4
     if (assignment, qid) == ("06-redis", "q6"):
-        # the fork is granted while other + 2r < limit - admin - min(r/32, user) reserves
-        limit = p["ram"] * p["ratio"] // 100 + p["swap"]
-        admin, user = (min(p["ram"] * 4 // 32, cap) // 4 for cap in (8192, 131072))
-        return max(r for r in range(limit)
-                   if p["other"] + 2 * r + min(r // 32, user) < limit - admin)
+        admin, user = _reserves(p["ram"])
+        limit = p["ram"] * p["ratio"] // 100 + p["swap"] - admin
+        return max(r for r in range(p["ram"] - p["other"] + 1)         # spawn, then fork
+                   if r == 0 or (p["other"] + r < limit
+                                 and p["other"] + 2 * r < limit - min(r // 32, user)))
     raise KeyError
 
 
@@ -368,17 +374,22 @@ def test_every_bank_question_has_its_cells_in_the_homework_source():
         assert not build.checks_not_correct(committed), "every check prints correct"
 
 
-def test_under_nbgrader_a_check_raises_unless_correct(monkeypatch, capsys):
-    """nbgrader awards a test cell's points when it runs without error: so it must fail."""
-    import pytest
+def test_under_nbgrader_a_check_returns_the_graders_points(monkeypatch, capsys):
+    """nbgrader takes a test cell's numeric result as its score: the check returns the
+    points cowlab grade gives, partial credit included; for students it returns None."""
     from cowlab.homework import Homework, bank
     hw = Homework("01-fork", "nb-student")
     right = bank.expected("01-fork", "q1", "nb-student")
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
-    hw.check("q1", right)
+    assert hw.check("q1", right) == 1.0
     for wrong in (None, "junk", right + 1):
-        with pytest.raises(AssertionError):
-            hw.check("q1", wrong)
+        assert hw.check("q1", wrong) == 0.0
+    hunt = Homework("07-code", "nb-student")
+    key = bank.expected("07-code", "q2", "nb-student")
+    (a, x), (b, y), (c, z), (d, w) = key.items()
+    half = {a: x, b: y, c: w, d: z}                    # two right, two swapped
+    assert hunt.check("q2", half) == float(bank.judge("07-code", "q2", "nb-student", half)[1])
+    assert 0 < hunt.check("q2", half) < 4
     monkeypatch.delenv("NBGRADER_EXECUTION")
-    hw.check("q1", right + 1)                        # students: one line, never an error
+    assert hw.check("q1", right + 1) is None          # students: one line, never a score
     assert capsys.readouterr().out.splitlines()[-1].startswith("wrong")

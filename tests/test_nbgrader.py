@@ -92,7 +92,7 @@ def course(tmp_path_factory):
         nbgrader(course, "generate_assignment", a, "--force")
         nbgrader(course, "autograde", a, "--force")
         nbgrader(course, "generate_feedback", a, "--force")
-    scores = {}
+    scores, manual = {}, {}
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         for a in ASSIGNMENTS:
             for student in students:
@@ -100,6 +100,8 @@ def course(tmp_path_factory):
                 for g in nb.grades:
                     if g.name.endswith("-check"):
                         scores[(student, a, g.name[:-len("-check")])] = (g.score, g.max_score)
+                    elif g.needs_manual_grade or g.cell_type == "markdown":
+                        manual[(student, a, g.name)] = (g.max_score, g.needs_manual_grade)
     # the same notebooks through cowlab grade
     subs = [str(p) for p in sorted((course / "submitted").glob("*/*/*.ipynb"))]
     ids = {}
@@ -114,7 +116,8 @@ def course(tmp_path_factory):
     assert run.returncode == 0, run.stderr[-3000:]
     with open(course / "grades.csv", newline="") as f:
         rows = {(r["student"], r["assignment"], r["question"]): r for r in csv.DictReader(f)}
-    return dict(course=course, scores=scores, rows=rows, ids=ids, students=students)
+    return dict(course=course, scores=scores, manual=manual, rows=rows, ids=ids,
+                students=students)
 
 
 def test_nbgrader_scores_equal_cowlab_grades_question_by_question(course):
@@ -124,7 +127,24 @@ def test_nbgrader_scores_equal_cowlab_grades_question_by_question(course):
         assert (score, most) == (float(row["points"]), float(row["max_points"])), \
             (student, a, qid, score, row)
         compared += 1
-    assert compared == 3 * sum(len(bank.questions(a)) for a in ASSIGNMENTS)
+    auto = [q for a in ASSIGNMENTS for q in bank.questions(a) if q.kind != "explain"]
+    assert compared == 3 * len(auto)
+
+
+def test_an_explain_question_is_left_for_the_teacher_by_both(course):
+    """nbgrader: a manual-grade cell worth the question's points (waiting for formgrader,
+    where it was answered); cowlab grade: a `manual` row with 0 of those points."""
+    explain = [(a, q) for a in ASSIGNMENTS for q in bank.questions(a) if q.kind == "explain"]
+    assert len(explain) == len(ASSIGNMENTS), "one explain question per assignment"
+    for student in course["students"]:
+        for a, q in explain:
+            most, _waiting = course["manual"][(student, a, q.id)]
+            assert most == q.points
+            row = course["rows"][(course["ids"][student], a, q.id)]
+            assert row["status"] == "manual" and float(row["points"]) == 0, row
+            assert float(row["max_points"]) == q.points, row
+    assert course["manual"][("ana", explain[0][0], explain[0][1].id)][1], \
+        "an answered explain cell waits for a teacher in nbgrader"
 
 
 def test_the_code_lab_gets_full_marks_under_nbgrader_and_partial_credit_when_partly_right(

@@ -19,7 +19,9 @@ The commands (VPN is a page number; A..B is a range of pages, both ends included
     madvise NAME VPN PAGES dontfork|wipeonfork|dofork|keeponfork
 
 Settings, before the first command, describe the kernel that `Scenario.kernel()` builds:
-`ram N`, `swap N`, `rules linux|xv6`, `overcommit 0|1|2`, `ratio N`, `thp split|copy`.
+`ram N`, `swap N`, `rules linux|linux-5.7|linux-4.8|xv6`, `overcommit 0|1|2`, `ratio N`,
+`thp split|copy`. `rules` picks whose write-fault rule runs: Linux 6.x (PageAnonExclusive
+and the refcount), Linux 5.7 (mapcount: the vmsplice leak), Linux 4.8 (Dirty COW), or xv6.
 
     s = Scenario.parse("spawn parent 3; fork parent child; write parent 1 x")
     for out in s.run():                 # or run = s.start(k); run.step() ... run.done

@@ -27,7 +27,7 @@ USAGE = {
 SETTINGS = {   # word -> (Kernel keyword, parser)
     "ram": ("ram_pages", int),
     "swap": ("swap_pages", int),
-    "rules": ("rules", ("linux", "xv6")),
+    "rules": ("rules", ("linux", "linux-5.7", "linux-4.8", "xv6")),
     "overcommit": ("overcommit_memory", ("0", "1", "2")),
     "ratio": ("overcommit_ratio", int),
     "thp": ("thp", ("split", "copy")),

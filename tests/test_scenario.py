@@ -64,7 +64,7 @@ def test_every_command_parses():
     ("spawn p 3; fork p", "line 1, step 2", "fork PARENT CHILD"),
     ("spawn p 3; mmap p 2 shard", "line 1, step 2", "did you mean 'shared'?"),
     ("spawn p 3; madvise p 0 1 dontcopy", "line 1, step 2", "dontfork"),
-    ("rules bsd\nspawn p 1", "line 1, step 1", "linux, xv6"),
+    ("rules bsd\nspawn p 1", "line 1, step 1", "linux, linux-5.7, linux-4.8, xv6"),
     ("spawn fork 3", "line 1, step 1", "not a command word"),
     ("# nothing here\n", "no steps", "spawn parent 3"),
 ])

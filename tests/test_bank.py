@@ -31,7 +31,7 @@ def test_the_bank_covers_the_course():
         assert course in names
         assert len(bank.ASSIGNMENTS[course]) >= 4, course
     assert len(ALL) >= 30
-    assert {q.kind for q in ALL} == {"number", "choice", "state", "code"}
+    assert {q.kind for q in ALL} == {"number", "choice", "state", "code", "construct"}
     for name, qs in bank.ASSIGNMENTS.items():
         assert len({q.id for q in qs}) == len(qs), f"duplicate qids in {name}"
         for q in qs:
@@ -40,6 +40,8 @@ def test_the_bank_covers_the_course():
 
 def perturbed(q, exp):
     """A wrong answer of the right type."""
+    if q.kind == "construct":          # the first step of a right construction meets nothing
+        return exp[:1]
     if q.kind == "number":
         return exp + max(1, 2 * q.tolerance) if type(exp) is int else exp + 2 * q.tolerance + 0.05
     if q.kind == "choice":
@@ -52,7 +54,8 @@ def perturbed(q, exp):
 
 
 JUNK = {"number": ["3", [3], {"n": 3}, True], "choice": [2, "zz", ["a"], {"a": 1}],
-        "state": [5, "x", 2.5, True]}
+        "state": [5, "x", 2.5, True],
+        "construct": []}          # malformed constructions: tests/test_homework_09.py
 
 
 @pytest.mark.parametrize("q", GRADED, ids=ids)

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "cowlab"
 
 COURSE_ORDER = ["01-fork", "02-write-faults", "03-refcounting", "04-exec", "05-overcommit",
-                "06-redis", "07-code"]
+                "06-redis", "07-code", "09-why-linux"]
 
 # sha256 (first 16 hex digits) of {qid/student: [params, expected]} per assignment,
 # taken from the bank before the catalog was split out of it (commit 390c548).
@@ -33,6 +33,7 @@ PINNED = {
     "05-overcommit": "78c662901d122937",
     "06-redis": "048a4645ae03baff",
     "07-code": "56dae531fa360625",
+    "09-why-linux": "3f95b123bfd80c9c",     # pinned when 09 was added
 }
 STUDENTS = ("ana-maria", "bob-7", "example-student")
 

@@ -44,11 +44,12 @@ PROBE = textwrap.dedent('''
     def _cowlab_probe(displayed):
         import ipywidgets
         from cowlab.widgets import Lab, Stepper
-        from cowlab.selfcheck import widget_class
-        SelfCheck = widget_class()
-        owners = [o for o in _gc.get_objects() if isinstance(o, (Lab, Stepper, SelfCheck))]
+        from cowlab.selfcheck import predict_class, widget_class
+        SelfCheck, Predict = widget_class(), predict_class()
+        owners = [o for o in _gc.get_objects()
+                  if isinstance(o, (Lab, Stepper, SelfCheck, Predict))]
         def root(o):
-            return o if isinstance(o, SelfCheck) else o.ui
+            return o if isinstance(o, (SelfCheck, Predict)) else o.ui
         by_root = {root(o).model_id: o for o in owners}
         report = {"displayed": {}, "checks": []}
         for mid in displayed:
@@ -62,6 +63,8 @@ PROBE = textwrap.dedent('''
                 report["checks"].append(_probe_lab(o))
             elif isinstance(o, Stepper):
                 report["checks"].append(_probe_stepper(o))
+            elif isinstance(o, Predict):
+                report["checks"].append(_probe_predict(o))
             else:
                 report["checks"].append(_probe_question(o))
         return report
@@ -106,6 +109,16 @@ PROBE = textwrap.dedent('''
         back = st.step == 0 and st.label.value == first
         return {"kind": "Stepper", "steps": steps, "next_moves": moved, "back_returns": back,
                 "errors": [repr(e) for e in st.errors]}
+
+    def _probe_predict(p):
+        hidden = p.why not in p.feedback.value and not p.output.outputs
+        empty = p.commit()                                  # nothing chosen yet
+        right = p.commit(p.answer)
+        shown = "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+                        for o in p.output.outputs)
+        return {"kind": "Predict", "hidden_before": hidden, "empty": empty,
+                "right": right, "feedback": p.feedback.value, "shown": shown,
+                "has_then": p.then is not None}
 
     def _probe_question(q):
         results = {}
@@ -187,6 +200,13 @@ def test_widget_buttons_work(executed):
             assert check["wrote"], f"{name}: write did nothing visible {check}"
             assert check["prediction_judged"], f"{name}: predict mode gave no verdict {check}"
             assert check["diagram_back"], f"{name}: reset did not bring the first drawing back"
+        elif kind == "Predict":
+            assert check["hidden_before"], f"{name}: a prediction shows its answer before a commit"
+            assert check["empty"] is None and check["right"] is True, check
+            assert "Right" in check["feedback"], check
+            if check["has_then"]:
+                assert check["shown"] and "could not show" not in check["shown"], \
+                    f"{name}: the prediction's experiment showed nothing or failed {check}"
         elif kind == "Stepper":
             assert check["errors"] == [], f"{name}: the stepper raised {check}"
             assert check["steps"] >= 2 and check["next_moves"] and check["back_returns"], check

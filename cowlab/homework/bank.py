@@ -60,6 +60,8 @@ def prompt(assignment_name, qid, student):
     elif q.kind == "number":
         text += f"\nAnswer with a number{' in ' + q.unit if q.unit else ''}"
         text += f" (within {q.tolerance:g})." if q.tolerance else "."
+    elif q.kind == "construct":
+        text += f"\nAnswer with {q.shape}. Any answer that meets every condition is right."
     return text
 
 
@@ -102,6 +104,8 @@ def judge(assignment_name, qid, student, given):
         return "unanswered", 0, "not yet answered"
     try:
         p = params(assignment_name, qid, student)
+        if q.kind == "construct":
+            return _judge_construct(q, p, given)
         exp = expected(assignment_name, qid, student)
         return _JUDGES[q.kind](q, p, exp, given)
     except Exception as e:   # a bug of ours must not cost the student: say so
@@ -180,6 +184,21 @@ def _judge_state(q, p, exp, given):
     else:
         msg = f"{q.hint} ({len(right)} of {len(exp)} right)"
     return "wrong", pts, f"wrong: {msg}"
+
+
+def _judge_construct(q, p, given):
+    """A construction is judged by its conditions, replayed on the model: `invalid` for
+    a malformed answer (q.check raises ValueError naming the fix), `wrong` naming the
+    first condition it breaks, else `correct`."""
+    try:
+        failed = q.check(p, given)
+    except ValueError as e:
+        return "invalid", 0, f"invalid: {e}"
+    if failed:
+        more = len(failed) - 1
+        return "wrong", 0, f"wrong: {failed[0]}" + (
+            f" (and {more} more condition{'s' if more > 1 else ''} unmet)" if more else "")
+    return "correct", q.points, "correct"
 
 
 _JUDGES = {"number": _judge_number, "choice": _judge_choice, "state": _judge_state}

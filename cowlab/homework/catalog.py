@@ -8,8 +8,8 @@ The question modules declare their questions with `question.declare` and never i
 this module or the bank back, so the order is this file's whatever is imported first.
 """
 from . import question as _question
-from . import (questions_code, questions_course, questions_redis,  # noqa: F401 (they declare)
-               questions_refcounting, questions_systems)
+from . import (questions_code, questions_course, questions_history,  # noqa: F401 (declare)
+               questions_redis, questions_refcounting, questions_systems)
 
 COURSE = {
     "01-fork": ("fork() copies page tables, not pages", "questions_course"),
@@ -19,6 +19,7 @@ COURSE = {
     "05-overcommit": ("Overcommit: promising memory that fork might need", "questions_systems"),
     "06-redis": ("Redis BGSAVE: COW in production", "questions_redis"),
     "07-code": ("Code: build COW yourself, then find the bugs", "questions_code"),
+    "09-why-linux": ("Why Linux decides COW the way it does", "questions_history"),
 }
 
 

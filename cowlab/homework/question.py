@@ -15,7 +15,9 @@ import inspect
 import textwrap
 from dataclasses import dataclass, field
 
-KINDS = ("number", "choice", "state", "code")
+KINDS = ("number", "choice", "state", "code", "construct")
+# construct: the student builds an input (data) that `check` verifies against constraints
+#            with the model; any answer that meets them all is right.
 LETTERS = "abcde"
 
 # {assignment: [Question, ...]} in the order each question module declares them;
@@ -42,6 +44,8 @@ class Question:
     traps: object = None          # params -> [(wrong answer, specific hint)]
     options: dict = field(default_factory=dict)   # choice: key -> text (formatted)
     partial: bool = False         # state dicts: points per right entry
+    check: object = None          # construct: (params, answer) -> [failed constraint]
+    shape: str = ""               # construct: the answer's form, said in the prompt
 
     def solution_source(self):
         """The solver's body as a notebook cell: `qid = <answer>` at the end."""
@@ -64,6 +68,9 @@ def declare(assignment, qid, **kw):
         q = Question(assignment, qid, solve=solve, **kw)
         if q.kind not in KINDS:
             raise ValueError(f"{assignment}/{qid}: kind {q.kind!r} is not one of {KINDS}")
+        if (q.kind == "construct") != (q.check is not None):
+            raise ValueError(f"{assignment}/{qid}: a construct question needs check=, "
+                             "and only it may have one")
         mine = DECLARED.setdefault(assignment, [])
         if any(x.id == qid for x in mine):
             raise ValueError(f"{assignment}/{qid} is declared twice")

@@ -41,3 +41,23 @@ def test_the_old_rules_disagree_where_linux_changed():
 def test_an_unknown_fact_is_a_clear_error():
     with pytest.raises(ValueError, match="numbered 1 to 6"):
         real.vs_model((7,))
+
+
+def test_without_root_the_table_says_why_each_fact_did_not_run():
+    """For real, as uid 65534: no fact runs, each line names what it needs, the table
+    still prints (as chapter 09's cell does), and nothing is called a disagreement."""
+    import os
+
+    from test_real import run_as_nobody
+    if os.geteuid() != 0:
+        pytest.skip("not root: cannot drop to another user to try the non-root path")
+
+    def table():
+        got = real.vs_model()
+        return {"text": str(got), "unavailable": got.unavailable, "agree": got.agree}
+    got = run_as_nobody(table)
+    assert "error" not in got, got
+    assert sorted(got["unavailable"]) == ["1", "2", "3", "4", "5", "6"]
+    assert all("root" in why for why in got["unavailable"].values()), got["unavailable"]
+    assert "0 facts run live, 6 not run here" in got["text"] and got["agree"]
+    assert "Traceback" not in got["text"]

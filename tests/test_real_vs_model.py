@@ -26,15 +26,19 @@ def test_live_and_model_agree_on_each_fact(n):
 
 
 def test_the_old_rules_disagree_where_linux_changed():
-    """Linux 5.7's mapcount rule reused the page the pipe held (CVE-2020-29374), and it
-    had no early COW for pinned pages: the table says DISAGREE on exactly those."""
-    got = real.vs_model((1, 2, 4), rules="linux-5.7")
+    """Linux 5.7's mapcount rule reused the page the pipe held (CVE-2020-29374), it had
+    no early COW for pinned pages, and its mprotect(RW) left every private page read-only
+    (the exclusive-page shortcut is 6.0's): the table says DISAGREE on exactly those."""
+    got = real.vs_model((1, 2, 3, 4), rules="linux-5.7")
     if got.unavailable:
         pytest.skip("; ".join(got.unavailable.values()))
     bad = {(n, key) for n, _, key, *_ in got.disagreements()}
     assert (2, "write_copies") in bad and (2, "pipe_byte") in bad
     assert (4, "pinned.parent_write_faults") in bad
-    assert not {k for k in bad if k[0] == 1}           # fact 1 holds under both rules
+    # fork, child exit, write: the same on both; only the mprotect step differs
+    assert {k for k in bad if k[0] == 1} == {(1, "exclusive_after_write_faults")}
+    assert {k for k in bad if k[0] == 3} == {(3, "never_shared_faults"),
+                                             (3, "after_reuse_faults")}
     assert not got.agree and "DISAGREE" in str(got)
 
 

@@ -33,7 +33,7 @@ PINNED = {
     "05-overcommit": "78c662901d122937",
     "06-redis": "048a4645ae03baff",
     "07-code": "56dae531fa360625",
-    "09-why-linux": "3f95b123bfd80c9c",     # pinned when 09 was added
+    "09-why-linux": "ae879efc2fb117c1",     # pinned when 09 was added
 }
 STUDENTS = ("ana-maria", "bob-7", "example-student")
 

@@ -68,3 +68,19 @@ def test_the_numbers_follow_the_rule_of_each_kernel():
         assert bank.expected(A, "q3", s) == bank.params(A, "q3", s)["writes"]
         seen.add(p["rules"])
     assert seen == {"linux", "linux-5.7"}
+
+
+@pytest.mark.parametrize("student", STUDENTS[:8])
+def test_a_copy_at_mapcount_1_has_several_answers_and_a_plain_reuse_is_wrong(student):
+    v = bank.params(A, "q5", student)["vpn"]
+    right = [["fork parent child", "exit child", f"vmsplice parent {v}", f"write parent {v}"],
+             ["fork parent child", f"vmsplice child {v}", "exit child", f"write parent {v}"]]
+    for answer in right:
+        assert bank.judge(A, "q5", student, answer) == ("correct", 3, "correct"), answer
+    wrong = [["fork parent child", "exit child", f"write parent {v}"],       # reuse
+             ["fork parent child", f"write parent {v}"],                      # mapcount 2
+             [f"vmsplice parent {v}", f"write parent {v}"],                   # no fault at all
+             ["fork parent child", f"vmsplice parent {v}", f"write child {v}"]]   # the child
+    for answer in wrong:
+        status, pts, msg = bank.judge(A, "q5", student, answer)
+        assert (status, pts) == ("wrong", 0) and "mapped just before the write" in msg, answer

@@ -8,6 +8,7 @@ q1: copies when a pipe holds some of the pages (the 5.9 refcount rule, or not)
 q2: a pinned page at fork: who gets a new frame (early COW, 5.9)
 q3: writes to a KSM page: how many copy (a KSM page is never reused)
 q4: construction: a sequence after which a pipe shows data its process never wrote
+q5: construction: a write fault that copies although the page's mapcount is 1
 """
 import re
 
@@ -180,22 +181,27 @@ def parse(given, most, pages):
     return out
 
 
-def replay(steps, pages, rules):
-    """The steps on a fresh model; -> [(who spliced, vpn, pipe, step index)], writes.
+def replay(steps, pages, rules, watch=None):
+    """The steps on a fresh model; -> [(who spliced, vpn, pipe, step index)].
 
-    Each write stores "<process>@<step>" so a pipe's content names who wrote it, when."""
+    Each write stores "<process>@<step>" so a pipe's content names who wrote it, when.
+    watch(k, procs, op, args, events), if given, sees every write (before: events None)."""
     k = cowlab.Kernel(ram_pages=64, rules=rules)
     procs = {"parent": k.spawn("parent", pages=pages)}
     pipes = []
     for i, (op, a) in enumerate(steps, 1):
         p = procs[a[0]]
+        if watch and op == "write":
+            watch(k, procs, op, a, None)
         try:
             if op == "fork":
                 procs[a[1]] = k.fork(p, name=a[1])
             elif op == "vmsplice":
                 pipes.append((a[0], a[1], k.vmsplice(p, a[1]), i))
             elif op == "write":
-                k.write(p, a[1], f"{a[0]}@{i}")
+                events = k.write(p, a[1], f"{a[0]}@{i}")
+                if watch:
+                    watch(k, procs, op, a, events)
             elif op == "munmap":
                 k.munmap(p, a[1], 1)
             else:
@@ -261,4 +267,62 @@ def q4_build_the_leak(p):
     k.exit(child)
     k.write(parent, v, "parent@4")
     assert pipe.read() == ["parent@4"]                       # the child never wrote that
+    return steps
+
+
+# == q5: construction: a copy at mapcount 1 ==============================================
+
+def _make_q5(rng):
+    pages = rng.randint(2, 5)
+    return {"pages": pages, "last": pages - 1, "vpn": rng.randrange(pages),
+            "most": rng.randint(4, 6)}
+
+
+def copies_at_mapcount_1(steps, p):
+    """The parent's writes to VP{vpn} that copied a frame mapped once just before."""
+    found, before = [], {}
+
+    def watch(k, procs, op, a, events):
+        if a != ("parent", p["vpn"]):
+            return
+        pte = k.pte(procs["parent"], p["vpn"])
+        if events is None:
+            before["mapcount"] = k.mapcount(pte.pfn) if pte is not None and pte.pfn >= 0 else 0
+        elif before.get("mapcount") == 1 and any(e.kind == "cow_copy" for e in events):
+            found.append(True)
+    replay(steps, p["pages"], "linux", watch)
+    return found
+
+
+def _check_q5(p, given):
+    steps = parse(given, p["most"], p["pages"])
+    if not copies_at_mapcount_1(steps, p):
+        return [f"no write by parent to VP{p['vpn']} copies a frame that exactly one page-table "
+                "entry mapped just before the write"]
+    return []
+
+
+@declare("09-why-linux", "q5", points=3, kind="construct",
+         title="Build: a copy at mapcount 1",
+         prose="**Build: a copy at mapcount 1.** Under Linux 6.x a write fault may copy a page "
+               "that only the writer maps. Same steps as q4 (`fork`, `vmsplice`, `write`, "
+               "`munmap`, `exit`); the model replays them under today's rule and watches the "
+               "parent's writes.",
+         prompt="The parent has {pages} written pages (VP0..VP{last}). With at most {most} "
+                "steps, on Linux 6.x, make a write by parent to VP{vpn} copy the frame although "
+                "exactly one page-table entry maps that frame just before the write.",
+         shape='a list of steps like "fork parent child", "write parent 0"',
+         make=_make_q5,
+         check=_check_q5,
+         hint="a page fork never shared is exclusive; once shared, what else can hold it?")
+def q5_copy_at_mapcount_1(p):
+    # fork clears the exclusive flag; after the child exits, a pipe's reference remains
+    v = p["vpn"]
+    steps = ["fork parent child", "exit child", f"vmsplice parent {v}", f"write parent {v}"]
+    k = cowlab.Kernel(ram_pages=64)                          # the same steps, by hand
+    parent = k.spawn("parent", pages=p["pages"])
+    k.exit(k.fork(parent))
+    k.vmsplice(parent, v)
+    assert k.mapcount(k.pte(parent, v).pfn) == 1
+    assert [e.kind for e in k.write(parent, v, "parent@4")] == ["cow_copy"]
     return steps

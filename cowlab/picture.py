@@ -143,7 +143,8 @@ class Row:
     (frames named), "coarse" for a same-state run whose frames are scattered, or the
     counts of a folded stretch ("12 RO COW, 3 RW"), whose `code` is None.
     """
-    __slots__ = ("first", "last", "count", "code", "pfn0", "pfn1", "note", "mixed", "lo", "hi")
+    __slots__ = ("first", "last", "count", "code", "pfn0", "pfn1", "note", "mixed", "lo", "hi",
+                 "held", "map")
 
     def __init__(self, **kw):
         for name in self.__slots__:
@@ -257,16 +258,37 @@ def pt_row_words(r):
 
 # ---------------------------------------------------------------- rows of the frame table
 
-def frame_rows(rc, marks, show_free, max_rows):
+HELD_WORDS = ("pinned", "pipe", "page cache", "KSM")   # bits of a frame's `held` code
+
+
+def held_codes(kernel):
+    """Per frame, a bit per kind of reference that is not a mapping (HELD_WORDS order),
+    so a drawing can say why the refcount exceeds the mapcount; 0 for most frames."""
+    h = kernel.holders()
+    return ((h["pinned"] > 0) * 1 + (h["pipe"] > 0) * 2 + (h["page cache"] > 0) * 4
+            + (h["ksm"] > 0) * 8).astype(np.int64)
+
+
+def held_words(code):
+    """'pinned', 'pipe, page cache', ... for a held code."""
+    return ", ".join(w for i, w in enumerate(HELD_WORDS) if code & (1 << i))
+
+
+def frame_rows(rc, marks, show_free, max_rows, held=None, mc=None):
     """Frames in use (and the marked ones, and free ones if asked), summarised like tables.
 
-    Frames in use get a row each when they fit; free frames always come in runs.
+    Frames in use get a row each when they fit; free frames always come in runs. A frame
+    with references that are not mappings (`held`, from held_codes) gets its mapcount
+    (`mc`) and the words for them in its row.
     """
     n = len(rc)
+    if held is None:
+        held = np.zeros(n, dtype=np.int64)
+        mc = rc
     marks = {pfn: w for pfn, w in marks.items() if 0 <= pfn < n}
     used = rc > 0
     brk = np.ones(n, dtype=bool)
-    brk[1:] = rc[1:] != rc[:-1]
+    brk[1:] = (rc[1:] != rc[:-1]) | (held[1:] != held[:-1]) | (mc[1:] != mc[:-1])
     mark_breaks(brk, marks)
     if np.count_nonzero(used) + len(marks) <= max_rows:
         brk[1:] |= used[1:] | used[:-1]
@@ -289,7 +311,8 @@ def frame_rows(rc, marks, show_free, max_rows):
                             mixed=mixed_counts(shown, rc_words)))
         else:
             rows.append(Row(first=lo, last=hi - 1, count=hi - lo, code=int(rc[lo]), lo=lo,
-                            hi=hi, note=marks.get(lo) if hi - lo == 1 else None, mixed=None))
+                            hi=hi, note=marks.get(lo) if hi - lo == 1 else None, mixed=None,
+                            held=int(held[lo]) if rc[lo] > 0 else 0, map=int(mc[lo])))
     return rows
 
 
@@ -298,13 +321,16 @@ def rc_words(rc):
 
 
 def frame_row_words(r):
-    """'PF3 rc=1', 'PF3..PF9 rc=2 (7 frames)', 'PF1 rc=0 (freed)', ..."""
+    """'PF3 rc=1', 'PF3..PF9 rc=2 (7 frames)', 'PF1 rc=0 (freed)', 'PF4 rc=2 map=1 (pinned)'..."""
     pf = f"PF{r.first}" if r.first == r.last else f"PF{r.first}..PF{r.last}"
     many = f" ({r.count} frames)" if r.count > 1 else ""
     if r.mixed:
         return f"{pf} mixed ({r.mixed})"
     if r.code <= 0 and not r.note:
         return f"{pf} free{many}"
+    if r.held:      # refcount and mapcount differ, or a KSM page: say both, and why
+        counts = f"rc={r.code}" + (f" map={r.map}" if r.map != r.code else "")
+        return f"{pf} {counts}{many} ({held_words(r.held)})" + (f" ({r.note})" if r.note else "")
     return f"{pf} rc={r.code}{many}" + (f" ({r.note})" if r.note else "")
 
 
@@ -320,7 +346,9 @@ class Picture:
         self.proc_notes = proc
         self.procs = pick_processes(kernel, processes, proc)
         self.rc = np.asarray(kernel.refcounts())
-        self.frames = frame_rows(self.rc, frame, show_free, max_rows)
+        self.held = held_codes(kernel)
+        self.frames = frame_rows(self.rc, frame, show_free, max_rows, self.held,
+                                 np.asarray(kernel.mapcounts()))
         self._row_of = None
         self.tables = []
         self.zero = False

@@ -25,6 +25,7 @@ OUTCOMES = [
     ("map the shared zero page", "zero_map"),
     ("allocate a fresh zeroed frame", "zero_fill"),
     ("map the shared page already in memory", "shared_map"),
+    ("read the file's page from disk into a new frame", "file_read"),
     ("SIGSEGV: the process dies", "segv"),
     ("OOM kill", "oom_kill"),
 ]
@@ -34,9 +35,9 @@ NO_FRAME = -1          # predict mode: 'no new frame'
 
 
 def new_frame(events):
-    """The frame a copy or a first write allocated, or NO_FRAME."""
+    """The frame a copy, a first write or a read from a file allocated, or NO_FRAME."""
     for e in events:
-        if e.kind in ("cow_copy", "zero_fill") and e.vpn is not None:
+        if e.kind in ("cow_copy", "zero_fill", "file_read") and e.vpn is not None:
             if e.new_pfn is not None and e.new_pfn >= 0:
                 return e.new_pfn
     return NO_FRAME

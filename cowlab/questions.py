@@ -362,6 +362,133 @@ QUESTIONS = {
         why=("fork made the parent's entries read-only; each first write faults, finds the"
              ' frame unshared (rc=1) and makes it writable in place.'),
     ),
+    # 09: why Linux decides COW the way it does (the predictions of its labs, then checks)
+    '09-dirty-cow': dict(
+        question=('A user maps a root-owned file MAP_PRIVATE and read-only, then writes to it '
+                  'through /proc/self/mem (a forced write) while another thread calls '
+                  'madvise(MADV_DONTNEED) on that page in a loop. What does the file hold '
+                  'afterwards, on Linux 4.8 and on Linux 6.x?'),
+        choices=[
+            'unchanged on both: a private mapping never writes the file',
+            'changed on 4.8, unchanged on 6.x',
+            'changed on both: a forced write ignores read-only mappings',
+        ],
+        answer=1,
+        hint=('A forced write breaks COW into a private copy, then retries. What if the copy '
+              'is thrown away between the break and the retry?'),
+        why=('Dirty COW (CVE-2016-5195): on 4.8 the retry dropped FOLL_WRITE, so after '
+             'MADV_DONTNEED zapped the copy it found the page-cache page and wrote the file. '
+             'Fixed in 4.9 / 4.8.3 with FOLL_COW (19be0eaffa3a); since 6.0 the retry needs an '
+             'exclusive anonymous page (5535be309971).'),
+    ),
+    '09-vmsplice': dict(
+        question=('After fork, the child vmsplice()s page VP0 into a pipe, unmaps the page and '
+                  'exits. The parent (now the only mapping, mapcount 1) writes a secret to '
+                  'VP0. What does a read from the pipe return, on Linux 5.7 and on 6.x?'),
+        choices=[
+            "the child's old data on both",
+            'the secret on 5.7, the old data on 6.x',
+            'the secret on both',
+        ],
+        answer=1,
+        hint=('The pipe holds a reference to the frame but no page-table entry. Which count did '
+              'each kernel look at before reusing the page in place?'),
+        why=('CVE-2020-29374: through 5.8 a write fault reused any page with mapcount 1, so the '
+             'parent wrote into the frame the pipe still held. Since 5.9 ("do_wp_page() '
+             'simplification", 09854ba94c6a) reuse needs refcount 1: the pipe makes it 2, the '
+             'parent gets a copy and the pipe keeps the old data.'),
+    ),
+    '09-exclusive': dict(
+        question=('A parent forks and the child exits, so the parent maps its page alone again '
+                  '(mapcount 1, refcount 1). On Linux 6.x, how many page faults do its next two '
+                  'writes to that page take?'),
+        choices=['0 and 0', '1 and 0', '1 and 1'],
+        answer=1,
+        hint=("fork write-protected the parent's entry and cleared PageAnonExclusive. Does a "
+              "child's exit change the parent's page-table entry?"),
+        why=("The entry is still read-only from fork, so the first write faults; the page is "
+             "not exclusive, but its refcount is 1, so it is reused in place (same frame) and "
+             "marked PageAnonExclusive again. The second write finds a writable entry: no "
+             "fault (5.19, 6c287605fd56)."),
+    ),
+    '09-pin-fork': dict(
+        question=('A process registers a page as an io_uring fixed buffer (a long-term pin: the '
+                  'device may DMA into it) and then forks. Afterwards the parent writes the '
+                  'page. On Linux 6.x, does that write fault?'),
+        choices=[
+            'yes: fork made the page copy-on-write, as always',
+            'no: fork copied the pinned page into the child at once',
+            'no: the child shares the page writable',
+        ],
+        answer=1,
+        hint='If the parent had to copy, would the device still be writing into its page?',
+        why=('Since 5.9 (70e806e4e645, early COW) fork copies a pinned anonymous page into the '
+             "child at fork time, so the parent's page stays writable and exclusive and the pin "
+             'still points at the page the parent uses. Before, the parent\'s write copied and '
+             "the device kept writing into the child's frame."),
+    ),
+    '09-private-file': dict(
+        question=('A process maps a file MAP_PRIVATE, reads page 0, then writes it. What happens '
+                  'to the file, and where does the written page live?'),
+        choices=[
+            'the file changes; the page stays in the page cache',
+            'the file is unchanged; the write copies the page into anonymous memory',
+            'the file is unchanged; the write changes the page cache but not the disk',
+        ],
+        answer=1,
+        hint=('Private means other processes mapping the file must not see the write. Which '
+              'frame do they all map?'),
+        why=('The read maps the page-cache frame read-only; the write fault copies it into a '
+             "new anonymous frame of this process (smaps' Anonymous grows by a page) and the "
+             'page cache, hence the file, is untouched.'),
+    ),
+    '09-ksm': dict(
+        question=('KSM merged two identical pages of a process into one KSM page. The process '
+                  'writes the first page (a copy), so the KSM page is mapped once. Then it writes '
+                  'the second page: copy or reuse?'),
+        choices=['reuse: mapcount and refcount are 1',
+                 'copy: a KSM page is never reused in place'],
+        answer=1,
+        hint='Other processes may be merged with that page later by ksmd. Can its owner know?',
+        why=('A KSM page is shared by construction and write-protected; since 5.9 (1a0cf26323c8 '
+             'removed reuse_ksm_page) do_wp_page never reuses it: every write copies, measured '
+             'here too.'),
+    ),
+    '09-counts': dict(
+        question=('A frame shows rc=2 map=1 (pipe). What does a write fault by the one process '
+                  'that maps it do on Linux 6.x, if the page is not PageAnonExclusive?'),
+        choices=['reuse it: one mapping', 'copy it: two references',
+                 'kill the process: a pipe holds it'],
+        answer=1,
+        hint='Since 5.9 the reuse test counts every reference, not only page-table entries.',
+        why=('Without exclusivity the page is reused only if its refcount is 1; the pipe\'s '
+             'reference makes it 2, so the write copies and the pipe keeps what it holds.'),
+    ),
+    '09-foll-cow': dict(
+        question='What did the Dirty COW fix (Linux 4.9, 4.8.3) change?',
+        choices=[
+            'forced writes to read-only mappings were forbidden',
+            'the retry after a COW break accepts only the dirty private copy (FOLL_COW)',
+            'MADV_DONTNEED was made to wait for forced writes',
+        ],
+        answer=1,
+        hint=('The bug was in what the retry was willing to write to, not in who may write '
+              'through /proc/PID/mem.'),
+        why=('19be0eaffa3a kept FOLL_WRITE on the retry and added FOLL_COW: after a COW break '
+             'the retry accepts the page only if its PTE is dirty (the copy). Forced writes still '
+             'work, which debuggers need. 6.0 replaced FOLL_COW by asking for an exclusive '
+             'anonymous page.'),
+    ),
+    '09-early-cow': dict(
+        question='Which pages does fork copy at once since Linux 5.9, instead of sharing them?',
+        choices=['every page of a process with io_uring', 'pinned anonymous pages (GUP pins)',
+                 'pages with refcount above 1'],
+        answer=1,
+        hint='Only the pages a device may be writing into right now need this.',
+        why=('copy_present_page() copies an anonymous page that may be DMA-pinned '
+             '(page_needs_cow_for_dma(), in an mm that has pinned) into the child at fork, so '
+             "the parent keeps the pinned page writable and exclusive; other pages are shared."),
+    ),
 }
 
 # The chapters' opening predictions, for `predict(id, then=...)`: the student commits
@@ -448,5 +575,22 @@ PREDICTIONS = {
         hint='Which of the two mappings is copy-on-write after fork()?',
         why=('MAP_SHARED pages are not copy-on-write: parent and child map the same writable '
              "frame. The private region's write faults and gives the child its own copy."),
+    ),
+    '09-predict': dict(
+        question=('After fork both processes share a page; then the child exits. The parent is '
+                  'the only process mapping the page (mapcount 1) and writes to it. Does Linux '
+                  '6.x reuse the frame in place?'),
+        choices=[
+            'always: one mapping means nobody else can see the write',
+            'only if nothing else holds a reference: a pipe buffer (vmsplice) makes it copy',
+            'never: a page once shared is always copied',
+        ],
+        answer=1,
+        hint=('Mappings are not the only way to hold a frame: vmsplice and io_uring take '
+              'references too.'),
+        why=('Since 5.9 the test is the refcount, not the mapcount, and since 5.19 an exclusive '
+             'page is reused without asking. A pipe holding the frame (vmsplice) makes the write '
+             'copy (a pin would have unshared the page when it was taken). Through 5.8 the '
+             'mapcount alone decided: the vmsplice leak.'),
     ),
 }

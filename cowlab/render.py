@@ -160,6 +160,8 @@ def add_picture(g, pic, prefix):
         words = frame_row_words(r)
         grey = GREY if (r.code is not None and r.code <= 0 and not r.note) else None
         fill = ORANGE if r.note == "new copy!" else frame_colour(r.code or 0)
+        if r.held and r.note != "new copy!":      # held by a pin, pipe, page cache or KSM
+            fill, grey = BLUE, WHITE
         cells.append(cell(f"f{i}", words, WHITE if r.code is None else fill, r.note, grey))
     if pic.zero:
         cells.append(cell("zero", "zero page (shared by all, never copied)", YELLOW))
@@ -197,11 +199,14 @@ def add_picture(g, pic, prefix):
 
 
 def build(pictures, titles):
+    legend = ("RO COW: read-only, copied on write (dashed)   RW: writable\n"
+              "shared: MAP_SHARED (bold)   rc: references to a frame")
+    if any(r.held for pic in pictures for r in pic.frames):
+        legend += ("\nmap: page-table entries mapping it (blue: also held by a pin,\n"
+                   "a pipe, the page cache or KSM)")
     g = Diagram(text="", name="cow", graph_attr={
         "rankdir": "LR", "nodesep": "0.25", "ranksep": "0.5", "fontname": "Helvetica",
-        "labelloc": "b", "fontsize": "11",
-        "label": "RO COW: read-only, copied on write (dashed)   RW: writable\n"
-                 "shared: MAP_SHARED (bold)   rc: references to a frame"})
+        "labelloc": "b", "fontsize": "11", "label": legend})
     g.attr("node", shape="plaintext", fontname="Helvetica", fontsize="12")
     g.attr("edge", arrowsize="0.7")
     if len(pictures) == 1:

@@ -16,10 +16,16 @@ The commands (VPN is a page number; A..B is a range of pages, both ends included
     exec NAME [PAGES]               replace NAME's memory by a fresh PAGES-page image (1)
     exit NAME
     mmap NAME PAGES [shared] [populate] [huge]    a new region after NAME's last one
-    madvise NAME VPN PAGES dontfork|wipeonfork|dofork|keeponfork
+    madvise NAME VPN PAGES dontfork|wipeonfork|dofork|keeponfork|dontneed|mergeable
+    mprotect NAME VPN PAGES r|rw    munmap NAME VPN PAGES
+    vmsplice NAME VPN PIPE          a new pipe PIPE holds a reference to the page (no mapping)
+    pin NAME VPN PIN                a long-term pin PIN (an io_uring fixed buffer)
+    release PIPE|PIN                readpipe PIPE (what it holds now)     ksm_scan
 
 Settings, before the first command, describe the kernel that `Scenario.kernel()` builds:
-`ram N`, `swap N`, `rules linux|xv6`, `overcommit 0|1|2`, `ratio N`, `thp split|copy`.
+`ram N`, `swap N`, `rules linux|linux-5.7|linux-4.8|xv6`, `overcommit 0|1|2`, `ratio N`,
+`thp split|copy`. `rules` picks whose write-fault rule runs: Linux 6.x (PageAnonExclusive
+and the refcount), Linux 5.7 (mapcount: the vmsplice leak), Linux 4.8 (Dirty COW), or xv6.
 
     s = Scenario.parse("spawn parent 3; fork parent child; write parent 1 x")
     for out in s.run():                 # or run = s.start(k); run.step() ... run.done
@@ -50,6 +56,13 @@ def apply(kernel, names, step):
     if cmd == "spawn":
         names[a[0]] = kernel.spawn(a[0], pages=a[1])
         return names[a[0]]
+    if cmd == "ksm_scan":
+        return kernel.ksm_scan()
+    if cmd in ("release", "readpipe"):
+        held = names.pop(a[0]) if cmd == "release" else names[a[0]]
+        if cmd == "readpipe":
+            return held.read()
+        return kernel.close(held) if type(held).__name__ == "Pipe" else kernel.unpin(held)
     if a[0] not in names:
         raise ValueError(f"{a[0]} does not exist: the step that was to create it was "
                          f"refused (ENOMEM); give the kernel more memory or ask for less")
@@ -75,6 +88,13 @@ def apply(kernel, names, step):
                            huge="huge" in a[2])
     if cmd == "madvise":
         return kernel.madvise(p, a[1], a[2], a[3])
+    if cmd == "mprotect":
+        return kernel.mprotect(p, a[1], a[2], a[3])
+    if cmd == "munmap":
+        return kernel.munmap(p, a[1], a[2])
+    if cmd in ("vmsplice", "pin"):
+        names[a[2]] = (kernel.vmsplice if cmd == "vmsplice" else kernel.pin)(p, a[1])
+        return names[a[2]]
     raise ScenarioError(f"unknown command {cmd!r}")
 
 

@@ -22,17 +22,25 @@ USAGE = {
     "exec": "exec NAME [PAGES]",
     "exit": "exit NAME",
     "mmap": "mmap NAME PAGES [shared] [populate] [huge]",
-    "madvise": "madvise NAME VPN PAGES dontfork|wipeonfork|dofork|keeponfork",
+    "madvise": "madvise NAME VPN PAGES dontfork|wipeonfork|dofork|keeponfork|dontneed|mergeable",
+    "mprotect": "mprotect NAME VPN PAGES r|rw",
+    "munmap": "munmap NAME VPN PAGES",
+    "vmsplice": "vmsplice NAME VPN PIPE   (PIPE: a new pipe holding a reference to the page)",
+    "pin": "pin NAME VPN PIN   (PIN: a new long-term pin, as an io_uring fixed buffer)",
+    "release": "release PIPE|PIN   (close the pipe, or unpin)",
+    "readpipe": "readpipe PIPE   (what the pipe holds now)",
+    "ksm_scan": "ksm_scan   (one pass of ksmd over the mergeable pages)",
 }
 SETTINGS = {   # word -> (Kernel keyword, parser)
     "ram": ("ram_pages", int),
     "swap": ("swap_pages", int),
-    "rules": ("rules", ("linux", "xv6")),
+    "rules": ("rules", ("linux", "linux-5.7", "linux-4.8", "xv6")),
     "overcommit": ("overcommit_memory", ("0", "1", "2")),
     "ratio": ("overcommit_ratio", int),
     "thp": ("thp", ("split", "copy")),
 }
 ADVICE = ("dontfork", "wipeonfork", "dofork", "keeponfork")
+MORE_ADVICE = ("dontneed", "mergeable")     # scenarios may use them; random ones do not
 MMAP_FLAGS = ("shared", "populate", "huge")
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*$")
 NUMBER = re.compile(r"\d[\d_]*$")
@@ -62,6 +70,7 @@ class Parser:
         self.settings = {}
         self.alive = {}          # name -> line that created it
         self.gone = {}           # name -> line that ended it
+        self.holders = {}        # pipe or pin name -> "pipe" | "pin", while held
         self.steps = []
 
     def fail(self, lineno, index, text, why):
@@ -192,7 +201,54 @@ class Parser:
 
     def parse_madvise(self, w, err, lineno):
         self.count(w, 4, 4, err, "madvise")
-        if w[3].lower() not in ADVICE:
-            err(f"advice must be one of {', '.join(ADVICE)}, not {w[3]!r}")
+        if w[3].lower() not in ADVICE + MORE_ADVICE:
+            err(f"advice must be one of {', '.join(ADVICE + MORE_ADVICE)}, not {w[3]!r}")
         return (self.live(w[0], err), self.number(w[1], err, "VPN"),
                 self.pages(w[2], err), w[3].lower())
+
+    def parse_mprotect(self, w, err, lineno):
+        self.count(w, 4, 4, err, "mprotect")
+        if w[3].lower() not in ("r", "rw"):
+            err(f"protection must be r or rw, not {w[3]!r}")
+        return (self.live(w[0], err), self.number(w[1], err, "VPN"),
+                self.pages(w[2], err), w[3].lower())
+
+    def parse_munmap(self, w, err, lineno):
+        self.count(w, 3, 3, err, "munmap")
+        return (self.live(w[0], err), self.number(w[1], err, "VPN"), self.pages(w[2], err))
+
+    def holder(self, w, err, lineno, kind):
+        """vmsplice/pin NAME VPN HOLDER: a new pipe or pin named HOLDER."""
+        self.count(w, 3, 3, err, kind)
+        name = w[2]
+        if not NAME.match(name) or name.lower() in USAGE or name.lower() in SETTINGS:
+            err(f"{name!r} cannot name a {kind}; use letters, digits, _ and -")
+        if name in self.holders or name in self.alive:
+            err(f"{name!r} is already in use; give the {kind} a new name such as {name}2")
+        self.holders[name] = "pipe" if kind == "vmsplice" else "pin"
+        return (self.live(w[0], err), self.number(w[1], err, "VPN"), name)
+
+    def parse_vmsplice(self, w, err, lineno):
+        return self.holder(w, err, lineno, "vmsplice")
+
+    def parse_pin(self, w, err, lineno):
+        return self.holder(w, err, lineno, "pin")
+
+    def held(self, w, err, cmd, kinds):
+        self.count(w, 1, 1, err, cmd)
+        if self.holders.get(w[0]) not in kinds:
+            have = ", ".join(n for n, k in self.holders.items() if k in kinds) or "none"
+            err(f"no {' or '.join(kinds)} named {w[0]!r} is held (held: {have})")
+        return (w[0],)
+
+    def parse_release(self, w, err, lineno):
+        out = self.held(w, err, "release", ("pipe", "pin"))
+        del self.holders[w[0]]
+        return out
+
+    def parse_readpipe(self, w, err, lineno):
+        return self.held(w, err, "readpipe", ("pipe",))
+
+    def parse_ksm_scan(self, w, err, lineno):
+        self.count(w, 0, 0, err, "ksm_scan")
+        return ()

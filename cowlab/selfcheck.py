@@ -18,7 +18,7 @@ its explanation (`why`) appear after a right answer or a second wrong one.
 shows a dropdown on a "— choose —" prompt and a **commit** button; only once the
 student commits does `then()` run and its output (a drawing, printed lines)
 appear, with the verdict. A prediction from the catalog: `predict("03-predict",
-then=...)` (each chapter's opening prediction is "NN-predict", NN = 01..07).
+then=...)` (each chapter's opening prediction is "NN-predict", NN = 01..07 and 09).
 `Question(question, choices, answer, why, hint)` builds a question directly (for
 homework or quick use; its source shows the answer).
 

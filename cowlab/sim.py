@@ -100,6 +100,18 @@ def quiet_reason(out):
         return f"a new region starting at VP{out.result}; no frames until it is touched"
     if cmd == "madvise":
         return "the advice only marks the range"
+    if cmd in ("vmsplice", "pin"):
+        what = "pipe" if cmd == "vmsplice" else "pin"
+        return (f"{what} {out.step.args[2]} now holds a reference to the frame: its refcount "
+                "grows, its mapcount does not")
+    if cmd == "readpipe":
+        return f"pipe {out.step.args[0]} reads {out.result[0]!r}"
+    if cmd == "release":
+        return f"{out.step.args[0]} lets go of its frame: the refcount drops by one"
+    if cmd == "mprotect":
+        return "the entries' protection changed; no fault"
+    if cmd == "ksm_scan":
+        return "no identical mergeable pages to merge"
     return "nothing to report"
 
 

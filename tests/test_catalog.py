@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "cowlab"
 
 COURSE_ORDER = ["01-fork", "02-write-faults", "03-refcounting", "04-exec", "05-overcommit",
-                "06-redis", "07-beyond-fork", "08-real-kernel", "07-code"]
+                "06-redis", "07-beyond-fork", "08-real-kernel", "09-why-linux", "07-code"]
 
 # sha256 (first 16 hex digits) of {qid/student: [params, expected]} per assignment,
 # taken from the bank before the catalog was split out of it (commit 390c548).
@@ -46,11 +46,12 @@ PINNED = {
     "05-overcommit": "20cb0bfeab251fba",
     "06-redis": "7c850d7c629be465",
     "07-code": "56dae531fa360625",
+    "09-why-linux": "ae879efc2fb117c1",     # pinned when 09 was added
 }
 STUDENTS = ("ana-maria", "bob-7", "example-student")
 # the questions those digests cover (the ones a student had then; later ones are new)
 PINNED_QUESTIONS = {"01-fork": 5, "02-write-faults": 6, "03-refcounting": 5, "04-exec": 5,
-                    "05-overcommit": 5, "06-redis": 6, "07-code": 2}
+                    "05-overcommit": 5, "06-redis": 6, "07-code": 2, "09-why-linux": 5}
 
 
 def variant_digest(assignment):

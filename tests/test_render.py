@@ -487,3 +487,40 @@ def test_huge_page_copy_marks_the_frame_the_faulting_entry_now_maps():
     assert f"PF{now} rc=1 (new copy!)" in d.text
     # the whole 2 MiB was copied: the child's huge range maps new frames, all rc=1
     assert all(k.pte(c, v).pfn != k.pte(p, v).pfn for v in range(start, start + k.huge_pages))
+
+
+def test_a_frame_held_by_a_pin_pipe_or_page_cache_shows_both_counts_and_why():
+    """Issue 13: where the refcount and the mapcount differ, the frame says both and
+    what holds it, in words and in a blue fill; frames whose counts agree are unchanged."""
+    k = cowlab.Kernel(ram_pages=16)
+    p = k.spawn("parent", pages=2)
+    pin = k.pin(p, 0)
+    c = k.fork(p)
+    pinned, shared = k.pte(p, 0).pfn, k.pte(p, 1).pfn
+    assert (k.refcount(pinned), k.mapcount(pinned)) == (2, 1)
+    d = draw(k)
+    assert f"PF{pinned} rc=2 map=1 (pinned)" in d.text
+    assert f"PF{shared} rc=2," in d.text and f"PF{shared} rc=2 map" not in d.text
+    words = svg_text(d.svg())
+    assert "(pinned)" in words and "map: page-table entries mapping it" in words
+    held_cell = re.search(rf'BGCOLOR="([^"]+)"[^>]*>(?:<[^>]+>)*PF{pinned} rc=2 map=1', d.source)
+    assert held_cell and held_cell.group(1) == render.BLUE
+    k.unpin(pin)
+    assert f"PF{pinned} rc=1" in draw(k).text and "map=" not in draw(k).text
+    assert "map: page-table" not in draw(k).source
+
+    # a pipe holding a page the child unmapped; a file page in the page cache
+    k = cowlab.Kernel(ram_pages=16, rules="linux-5.7")
+    p = k.spawn("parent", pages=1)
+    c = k.fork(p)
+    pipe = k.vmsplice(c, 0)
+    k.exit(c)
+    assert f"PF{k.pte(p, 0).pfn} rc=2 map=1 (pipe)" in draw(k).text
+    k = cowlab.Kernel(ram_pages=16)
+    p = k.spawn("p", pages=1)
+    v = k.mmap(p, 1, file="data")
+    k.read(p, v)
+    cached = k.pte(p, v).pfn
+    assert f"PF{cached} rc=2 map=1 (page cache)" in draw(k).text
+    k.write(p, v, "mine")
+    assert f"PF{cached} rc=1 map=0 (page cache)" in draw(k).text

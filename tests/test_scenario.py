@@ -64,7 +64,7 @@ def test_every_command_parses():
     ("spawn p 3; fork p", "line 1, step 2", "fork PARENT CHILD"),
     ("spawn p 3; mmap p 2 shard", "line 1, step 2", "did you mean 'shared'?"),
     ("spawn p 3; madvise p 0 1 dontcopy", "line 1, step 2", "dontfork"),
-    ("rules bsd\nspawn p 1", "line 1, step 1", "linux, xv6"),
+    ("rules bsd\nspawn p 1", "line 1, step 1", "linux, linux-5.7, linux-4.8, xv6"),
     ("spawn fork 3", "line 1, step 1", "not a command word"),
     ("# nothing here\n", "no steps", "spawn parent 3"),
 ])
@@ -222,3 +222,42 @@ def test_scenario_from_text_or_a_builtin_name():
         Scenario("spwan a 2")
     with pytest.raises(TypeError, match="scenario text"):
         Scenario([1, 2])
+
+
+LEAK = ("rules {rules}; spawn parent 1; write parent 0 old; fork parent child; "
+        "vmsplice child 0 p; exit child; write parent 0 secret; readpipe p")
+
+
+@pytest.mark.parametrize("rules, kind, piped", [("linux-5.7", "cow_reuse", "secret"),
+                                                ("linux", "cow_copy", "old")])
+def test_the_vmsplice_leak_replays_under_its_rules(rules, kind, piped):
+    """Issue 13: a scenario can vmsplice, and `rules linux-5.7` replays CVE-2020-29374."""
+    s = Scenario.parse(LEAK.format(rules=rules))
+    outs = s.run(s.kernel())
+    assert [e.kind for e in outs[5].events] == [kind]
+    assert outs[-1].step.command == "readpipe" and outs[-1].result == [piped]
+
+
+def test_pins_mprotect_munmap_madvise_and_ksm_run_as_the_model_says():
+    s = Scenario.parse("spawn vm 2; write vm 0 same; write vm 1 same; "
+                       "madvise vm 0 2 mergeable; ksm_scan; write vm 1 mine; pin vm 0 io; "
+                       "mprotect vm 0 1 r; release io; munmap vm 1 1; madvise vm 0 1 dontneed")
+    kinds = [[e.kind for e in o.events] for o in s.run()]
+    assert kinds[4] == ["free"]                    # ksm_scan: VP1's frame merged into VP0's
+    assert kinds[5] == ["cow_copy"]                # a KSM page always copies
+    assert kinds[6] == ["cow_copy", "free"]        # a pin unshares the KSM page first
+    assert kinds[7] == kinds[8] == []              # mprotect r, release: no fault, no free
+    assert kinds[9] == ["free"] and kinds[10] == ["free"]   # munmap, MADV_DONTNEED
+
+
+@pytest.mark.parametrize("text, fix", [
+    ("spawn p 1; release nope", "no pipe or pin named 'nope'"),
+    ("spawn p 1; pin p 0 io; readpipe io", "no pipe named 'io'"),
+    ("spawn p 1; vmsplice p 0 p", "already in use"),
+    ("spawn p 1; mprotect p 0 1 rwx", "must be r or rw"),
+    ("spawn p 1; ksm_scan now", "ksm_scan takes 0 arguments"),
+    ("spawn p 1; madvise p 0 1 hugepage", "dontneed, mergeable"),
+])
+def test_the_new_commands_refuse_mistakes_with_the_fix(text, fix):
+    with pytest.raises(ScenarioError, match=fix):
+        Scenario.parse(text)

@@ -217,10 +217,11 @@ def test_the_catalog_says_what_the_chapters_ask():
 
 
 def test_each_chapter_has_its_opening_prediction_and_the_model_agrees_where_it_can():
-    """01..07 each have 'NN-predict'; the answers the model can settle, it settles."""
+    """01..07 and 09 each have 'NN-predict' (08 measures instead); the answers the model
+    can settle, it settles."""
     import cowlab
     from cowlab.selfcheck import PREDICTIONS, predict
-    assert sorted(PREDICTIONS) == [f"0{n}-predict" for n in range(1, 8)]
+    assert sorted(PREDICTIONS) == [f"0{n}-predict" for n in (1, 2, 3, 4, 5, 6, 7, 9)]
 
     def answer(qid):
         e = PREDICTIONS[qid]
@@ -256,10 +257,24 @@ def test_each_chapter_has_its_opening_prediction_and_the_model_agrees_where_it_c
     assert abs((1 - 0.95 ** 40) - 0.87) < 0.01 and answer("06-predict") == "more than 8 GiB"
     w = predict("07-predict", then=lambda: "shown")
     assert w.commit(answer("07-predict")) is True and w.result == "shown"
+    kinds = {}                                               # 09: mapcount 1, who else holds it
+    for holder in ("nothing", "pipe", "pin"):
+        k = cowlab.Kernel(ram_pages=16)
+        p = k.spawn("parent", pages=1)
+        k.exit(k.fork(p))
+        if holder == "pipe":
+            k.vmsplice(p, 0)
+        elif holder == "pin":
+            k.pin(p, 0)
+        assert k.mapcount(k.pte(p, 0).pfn) == 1
+        kinds[holder] = [e.kind for e in k.write(p, 0, "x")]
+    # a pin taken now unshares the page first (it is the parent's own): the write reuses
+    assert kinds == {"nothing": ["cow_reuse"], "pipe": ["cow_copy"], "pin": ["cow_reuse"]}
+    assert answer("09-predict").startswith("only if nothing else holds a reference")
 
 
 # Chapters whose questions are all asked by id: their code cells show no answer.
-ANSWERS_HIDDEN = ("04", "05", "06", "07", "08")
+ANSWERS_HIDDEN = ("04", "05", "06", "07", "08", "09")
 
 
 @pytest.mark.parametrize("chapter", ANSWERS_HIDDEN)

@@ -9,8 +9,8 @@ this module or the bank back, so the order is this file's whatever is imported f
 """
 from . import question as _question
 from . import (questions_beyond, questions_build, questions_code,  # noqa: F401 (they declare)
-               questions_course, questions_explain, questions_redis, questions_refcounting,
-               questions_systems)
+               questions_course, questions_explain, questions_history, questions_redis,
+               questions_refcounting, questions_systems)
 
 _BUILD, _EXPLAIN = "questions_build", "questions_explain"
 
@@ -30,6 +30,8 @@ COURSE = {
                        ("questions_beyond", _EXPLAIN)),
     "08-real-kernel": ("The real kernel: smaps and fault counters",
                        ("questions_beyond", _EXPLAIN)),
+    "09-why-linux": ("Why Linux decides COW the way it does",
+                     ("questions_history", _EXPLAIN)),
     "07-code": ("Code: build COW yourself, then find the bugs", ("questions_code", _EXPLAIN)),
 }
 

@@ -113,3 +113,16 @@ explain("08-real-kernel", "q4", 3, "Explain: the live kernel shows more",
         "copy; the stack and any page touched for the first time also count. The experiment "
         "reads smaps for the buffer's mapping only (or subtracts a baseline taken before "
         "the writes) and counts faults as a difference of ru_minflt around the writes.")
+
+explain("09-why-linux", "q6", 3, "Explain: why mapcount 1 is not enough to reuse",
+        "Until Linux 5.8 a write fault reused an anonymous page whose mapcount was 1. Say "
+        "what went wrong with that rule (CVE-2020-29374), and what Linux has decided with "
+        "since 5.9 and since 5.19.",
+        "A reference that is not a mapping is invisible to the mapcount: after fork the "
+        "child vmsplices a page into a pipe (GUP takes a reference), unmaps it and exits; "
+        "the parent, alone at mapcount 1, reused the page in place, so the pipe read the "
+        "parent's new data. Since 5.9 (the do_wp_page() simplification) reuse needs the "
+        "page's reference count to be 1, which counts pins, pipe buffers and the swap "
+        "cache, so that write copies. Since 5.19 PageAnonExclusive marks a page known to "
+        "be this process's alone (set on first fault, copy or reuse, cleared by fork): an "
+        "exclusive page is reused at once; any other reuses only at refcount 1.")

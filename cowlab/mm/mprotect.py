@@ -2,7 +2,8 @@
 
 Making a range read-only write-protects its PTEs. Making it writable again maps a
 private page writable at once only if it is PageAnonExclusive (change_pte_range's
-can_change_pte_writable, Linux 5.19 on); any other page stays read-only and COW, so
+can_change_pte_writable: 64fe24a3e05e, Linux 6.0 on, so only under rules="linux";
+the older rule sets leave every private page read-only); any other page stays read-only and COW, so
 the next write faults and do_wp_page decides (reuse at refcount 1, else copy). A
 private range that becomes writable for the first time is charged (VM_ACCOUNT).
 """
@@ -68,5 +69,7 @@ class Mprotect:
             return
         exclusive = present.copy()
         exclusive[present] = (self._fflags[pf[present]] & F_EXCL) != 0
+        if self.rules != "linux":         # before 6.0 a private page always faults first
+            exclusive[:] = False
         fl[exclusive] = (fl[exclusive] & NO_WC) | F_WRITE
         fl[present & ~exclusive] = (fl[present & ~exclusive] & NO_WRITE) | F_COW

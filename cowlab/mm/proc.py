@@ -7,7 +7,7 @@ fs/proc/task_mmu.c does; the zero page is not counted; sizes are in kB.
 import numpy as np
 
 from .commit import commit_limit_pages, committed_pages
-from .page_alloc import F_DIRTY, F_EXCL, F_OBJREF
+from .page_alloc import F_DIRTY, F_EXCL, F_KSM, F_OBJREF
 from .pgtable import F_COW, F_HUGE, F_WRITE, NOT_PRESENT, PTE, PageTable, PteFlags
 
 PSS_SHIFT = 12          # Pss is summed in fixed point, as the kernel does
@@ -84,6 +84,21 @@ class ProcView:
         if vpn >= p.span or p._pfn[vpn] < 0:
             return False
         return bool(self._fflags[p._pfn[vpn]] & F_EXCL)
+
+    def holders(self):
+        """Per-frame references that are not mappings, as numpy arrays indexed by pfn:
+        "pinned" (long-term pins), "pipe" (pipe buffers from vmsplice), "page cache"
+        (1 where a file's page cache holds the frame) and "ksm" (1 for a KSM page).
+        They are why a frame's refcount can exceed its mapcount (drawings say which)."""
+        cache = np.zeros(len(self._extra), dtype=np.int64)
+        for obj, pages in enumerate(self._obj_pages):
+            if self._obj_file[obj] is not None:
+                held = np.asarray(pages)
+                cache[held[held >= 0]] = 1
+        return {"pinned": self._pincount.astype(np.int64),
+                "pipe": (self._extra - self._pincount).astype(np.int64),
+                "page cache": cache,
+                "ksm": ((self._fflags & F_KSM) != 0).astype(np.int64)}
 
     def page_table(self, p):
         """Copies of the process's page-table arrays (see docs/kernel-internals.md)."""

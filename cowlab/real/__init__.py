@@ -28,7 +28,8 @@ procfs (smaps, pagemap), mapping (a mapping we control), measure (fault counts),
 child (a forked child that is always reaped), experiments (chapter 08's), forkcost
 (fork's cost, THP, faults before exec), modern (issue 13's live facts: mapcount and
 refcount, pins, KSM, private file pages); table, vsmodel and vsmachine put the
-model beside each measurement.
+model beside each measurement, and modelfacts (`vs_model()`) puts the model beside
+each of issue 13's live facts.
 
 Importing this module reads nothing and forks nothing; Linux is checked when an
 experiment runs (elsewhere it raises `Unavailable` with what to do instead).
@@ -48,6 +49,8 @@ from .forkcost import (exec_child_faults, fork_cost, fork_cost_thp, huge_zero_pa
 from .modern import (LIVE_FACTS, Live, fork_child_exits, io_uring_status, kpageflags,
                      ksm_merge, ksm_status, live_facts, mapcount, memfd_private,
                      mprotect_reuse, pinned_fork, vmsplice_leak)
+from . import modelfacts
+from .modelfacts import MODEL_FACTS, Agreement, vs_model
 
 __all__ = ["available", "fork_cost", "cow_writes", "frames", "zero_page", "exec_vs_write",
            "thp", "overcommit", "madvise_fork", "shared_fork", "compare", "Comparison", "Mapping", "smaps",
@@ -57,7 +60,7 @@ __all__ = ["available", "fork_cost", "cow_writes", "frames", "zero_page", "exec_
            "LIVE_FACTS", "Live", "fork_child_exits", "vmsplice_leak", "mprotect_reuse",
            "pinned_fork", "memfd_private", "ksm_merge", "mapcount", "kpageflags",
            "io_uring_status", "ksm_status", "fork_cost_thp", "exec_child_faults",
-           "huge_zero_page", "live_facts"]
+           "huge_zero_page", "live_facts", "vs_model", "MODEL_FACTS", "Agreement"]
 
 
 EXPERIMENTS = ("fork_cost", "cow_writes", "frames", "zero_page", "exec_vs_write", "thp",

@@ -368,17 +368,22 @@ def test_every_bank_question_has_its_cells_in_the_homework_source():
         assert not build.checks_not_correct(committed), "every check prints correct"
 
 
-def test_under_nbgrader_a_check_raises_unless_correct(monkeypatch, capsys):
-    """nbgrader awards a test cell's points when it runs without error: so it must fail."""
-    import pytest
+def test_under_nbgrader_a_check_returns_the_graders_points(monkeypatch, capsys):
+    """nbgrader takes a test cell's numeric result as its score: the check returns the
+    points cowlab grade gives, partial credit included; for students it returns None."""
     from cowlab.homework import Homework, bank
     hw = Homework("01-fork", "nb-student")
     right = bank.expected("01-fork", "q1", "nb-student")
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
-    hw.check("q1", right)
+    assert hw.check("q1", right) == 1.0
     for wrong in (None, "junk", right + 1):
-        with pytest.raises(AssertionError):
-            hw.check("q1", wrong)
+        assert hw.check("q1", wrong) == 0.0
+    hunt = Homework("07-code", "nb-student")
+    key = bank.expected("07-code", "q2", "nb-student")
+    (a, x), (b, y), (c, z), (d, w) = key.items()
+    half = {a: x, b: y, c: w, d: z}                    # two right, two swapped
+    assert hunt.check("q2", half) == float(bank.judge("07-code", "q2", "nb-student", half)[1])
+    assert 0 < hunt.check("q2", half) < 4
     monkeypatch.delenv("NBGRADER_EXECUTION")
-    hw.check("q1", right + 1)                        # students: one line, never an error
+    assert hw.check("q1", right + 1) is None          # students: one line, never a score
     assert capsys.readouterr().out.splitlines()[-1].startswith("wrong")

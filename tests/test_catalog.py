@@ -38,13 +38,17 @@ COURSE_ORDER = ["01-fork", "02-write-faults", "03-refcounting", "04-exec", "05-o
 #   gets (the model allocator's choice), it now asks how many frames are in use;
 #   01-fork: q3 asked for the child's PFNs (the allocator's order), it now asks for the
 #   frames in use and the PTEs in all page tables.
+# - 01-fork q4, 03-refcounting q5, 04-exec q4, 06-redis q4: statements named the frame a
+#   copy got ("maps PF7", "rc(PF9) is 1"), the allocator's choice; they now name only the
+#   prompt's PF0..PF(n-1) (test_allocator_choice.py): same numbers, same right letter,
+#   new statement texts (in params["options"]/["claims"]).
 PINNED = {
-    "01-fork": "5ed6e4dcae539295",
+    "01-fork": "e8e21f07afb9508f",
     "02-write-faults": "92fc05d472ebf663",
-    "03-refcounting": "c23792eeb92c6b1c",
-    "04-exec": "f4496ba1e427d53a",
+    "03-refcounting": "ef4bde612d189124",
+    "04-exec": "3774e4164a53f0bb",
     "05-overcommit": "20cb0bfeab251fba",
-    "06-redis": "7c850d7c629be465",
+    "06-redis": "8508d00194abf647",
     "07-code": "56dae531fa360625",
     "09-why-linux": "ae879efc2fb117c1",     # pinned when 09 was added
 }

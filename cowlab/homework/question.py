@@ -50,7 +50,8 @@ class Question:
     words: object = None          # params -> {extra prompt fields} (wording only)
     degenerate: object = None     # params -> True if the variant must be drawn again
     named_frames: object = None   # params -> n: the prompt names PF0..PF(n-1); any other
-                                  # frame in a state answer is numbered as the student likes
+                                  # frame in a state answer is numbered as the student likes,
+                                  # and no statement names one (test_allocator_choice.py)
 
     def solution_source(self):
         """The solver's body as a notebook cell: `qid = <answer>` at the end."""

@@ -24,6 +24,9 @@ def _claim_text(c):
         return f"rc(PF{c['pfn']}) is {c['value']}"
     if c["what"] == "pfn":
         return f"{who} maps PF{c['value']}"
+    if c["what"] == "private":
+        return f"{who} is " + ("private (no other process maps its frame)" if c["value"]
+                               else "shared with another process")
     if c["what"] == "writable":
         return f"{who} is {'writable' if c['value'] else 'read-only'}"
     if c["what"] == "cow":
@@ -35,12 +38,17 @@ def _claim_text(c):
     return f"the {c['who']}'s {label} is {c['value']} kB"
 
 
-def _true_claim(rng, k, procs, what):
-    """A true claim of a given kind about the model's state."""
+def _true_claim(rng, k, procs, what, named):
+    """A true claim of a given kind about the model's state. A claim names only the frames
+    the prompt names (PF0..PF(named-1)): which free frame a copy gets is the allocator's
+    choice, not Linux's promise, so a page on any other frame is said private or shared."""
     if what == "refcount":
-        used = [int(f) for f in range(k.ram_pages) if k.refcount(f) > 0]
-        pfn = rng.choice(used)
-        return {"what": "refcount", "pfn": pfn, "value": k.refcount(pfn)}
+        used = [f for f in range(named) if k.refcount(f) > 0]
+        if not used:
+            what = "free"
+        else:
+            pfn = rng.choice(used)
+            return {"what": "refcount", "pfn": pfn, "value": k.refcount(pfn)}
     if what == "free":
         return {"what": "free", "value": k.free_frames()}
     who = rng.choice([n for n, pr in procs.items() if pr.alive])
@@ -52,28 +60,31 @@ def _true_claim(rng, k, procs, what):
             if k.pte(procs[who], r.start + i) is not None]
     vpn = rng.choice(vpns)
     value = getattr(k.pte(procs[who], vpn), what)
+    if what == "pfn" and value >= named:
+        return {"what": "private", "who": who, "vpn": vpn, "value": k.mapcount(value) == 1}
     return {"what": what, "who": who, "vpn": vpn, "value": value}
 
 
-def _falsify(rng, k, c):
+def _falsify(rng, k, c, named):
     c = dict(c)
     if isinstance(c["value"], bool):
         c["value"] = not c["value"]
     elif c["what"] == "pfn":
-        c["value"] = rng.choice([f for f in range(k.ram_pages) if f != c["value"]])
+        c["value"] = rng.choice([f for f in range(named) if f != c["value"]])
     else:
         step = 4 if c["what"] == "stat" else 1
         c["value"] = max(0, c["value"] + rng.choice([-2, -1, 1, 2]) * step)
     return c
 
 
-def claims(rng, k, procs, whats, p):
-    """Fill p["options"] (statement texts) and p["claims"]: exactly one is true."""
+def claims(rng, k, procs, whats, p, named):
+    """Fill p["options"] (statement texts) and p["claims"]: exactly one is true, whichever
+    free frames the allocator picked; `named`: the prompt names PF0..PF(named-1)."""
     truth = rng.randrange(len(whats))
     out, seen = [], set()
     for i, what in enumerate(whats):
         for _ in range(50):
-            c = _true_claim(rng, k, procs, what)
+            c = _true_claim(rng, k, procs, what, named)
             key = (c["what"], c.get("who"), c.get("vpn"), c.get("pfn"), c.get("field"))
             if key not in seen:
                 break
@@ -81,7 +92,7 @@ def claims(rng, k, procs, whats, p):
         if i != truth:
             orig = c["value"]
             while c["value"] == orig:
-                c = _falsify(rng, k, c)
+                c = _falsify(rng, k, c, named)
         out.append(c)
     p["claims"] = out
     p["options"] = [_claim_text(c) for c in out]
@@ -186,15 +197,15 @@ def _make_01_q4(rng):
     child = k.fork(parent)
     k.write(child, p["vpn"], "x")
     return claims(rng, k, {"parent": parent, "child": child},
-                  ["refcount", "writable", "pfn", "cow", "free"], p)
+                  ["refcount", "writable", "pfn", "cow", "free"], p, named=p["pages"])
 
 
 @declare("01-fork", "q4", points=2, kind="choice", title="Which statement is true?",
           prose="**Which statement is true?** Exactly one of the statements printed below "
                 "holds after the steps. Check each one against the model.",
-          prompt="RAM has {ram} frames. A parent spawns with {pages} pages, forks, and the "
-                 "child writes VP{vpn}. Which statement is true?",
-          make=_make_01_q4,
+          prompt="RAM has {ram} frames. A parent spawns with {pages} pages (VPn on PFn), "
+                 "forks, and the child writes VP{vpn}. Which statement is true?",
+          make=_make_01_q4, named_frames=lambda p: p["pages"],
           hint="test every statement on the model: k.refcount, k.pte, k.free_frames")
 def q4_fork_true_statement(p):
     k = cowlab.Kernel(ram_pages=p["ram"])
@@ -208,7 +219,10 @@ def q4_fork_true_statement(p):
             return k.refcount(c["pfn"])
         if c["what"] == "free":
             return k.free_frames()
-        return getattr(k.pte(procs[c["who"]], c["vpn"]), c["what"])
+        pte = k.pte(procs[c["who"]], c["vpn"])
+        if c["what"] == "private":
+            return k.mapcount(pte.pfn) == 1
+        return getattr(pte, c["what"])
     return next(letter for letter, c in zip("abcde", p["claims"]) if actual(c) == c["value"])
 
 

@@ -108,15 +108,15 @@ def _make_06_q4(rng):
     for vpn in p["writes"]:
         k.write(redis, vpn, "new value")
     return course.claims(rng, k, {"redis": redis, "child": child},
-                  ["stat", "stat", "refcount", "free", "cow"], p)
+                  ["stat", "stat", "refcount", "free", "cow"], p, named=p["pages"])
 
 
 @declare("06-redis", "q4", points=2, kind="choice", title="What smaps shows during BGSAVE",
           prose="**What smaps shows during BGSAVE.** Redis logs \"COW: N MB\" from the "
                 "child's Private_Dirty. Exactly one statement printed below holds.",
-          prompt="RAM 32 frames. Redis spawns with {pages} pages and forks; the child reads "
-                 "only; the parent writes VPs {writes}. Which statement is true?",
-          make=_make_06_q4,
+          prompt="RAM 32 frames. Redis spawns with {pages} pages (VPn on PFn) and forks; the "
+                 "child reads only; the parent writes VPs {writes}. Which statement is true?",
+          make=_make_06_q4, named_frames=lambda p: p["pages"],
           hint="a page copied by one side becomes private in both processes")
 def q4_bgsave_true_statement(p):
     k = cowlab.Kernel(ram_pages=32)
@@ -133,7 +133,10 @@ def q4_bgsave_true_statement(p):
             return k.free_frames()
         if c["what"] == "stat":
             return k.stats(procs[c["who"]])[c["field"]]
-        return getattr(k.pte(procs[c["who"]], c["vpn"]), c["what"])
+        pte = k.pte(procs[c["who"]], c["vpn"])
+        if c["what"] == "private":
+            return k.mapcount(pte.pfn) == 1
+        return getattr(pte, c["what"])
     return next(letter for letter, c in zip("abcde", p["claims"]) if actual(c) == c["value"])
 
 

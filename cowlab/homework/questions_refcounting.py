@@ -138,7 +138,8 @@ def _make_03_q5(rng):
     procs = {"parent": parent, "child1": k.fork(parent), "child2": k.fork(parent)}
     for name, vpn in p["writes"]:
         k.write(procs[name], vpn, name)
-    return course.claims(rng, k, procs, ["refcount", "refcount", "pfn", "free", "writable"], p)
+    return course.claims(rng, k, procs, ["refcount", "refcount", "pfn", "free", "writable"], p,
+                        named=n)
 
 
 @declare("03-refcounting", "q5", points=2, kind="choice", title="Which statement is true?",
@@ -147,7 +148,7 @@ def _make_03_q5(rng):
           prompt="RAM has 16 frames. A parent spawns with {pages} pages (VPn on PFn) and "
                  "forks child1, "
                  "then child2. Then, in order: {script}. Which statement is true?",
-          make=_make_03_q5,
+          make=_make_03_q5, named_frames=lambda p: p["pages"],
           hint="with three sharers, the first writer copies and the frame keeps two users")
 def q5_refcount_true_statement(p):
     k = cowlab.Kernel(ram_pages=16)
@@ -161,5 +162,8 @@ def q5_refcount_true_statement(p):
             return k.refcount(c["pfn"])
         if c["what"] == "free":
             return k.free_frames()
-        return getattr(k.pte(procs[c["who"]], c["vpn"]), c["what"])
+        pte = k.pte(procs[c["who"]], c["vpn"])
+        if c["what"] == "private":
+            return k.mapcount(pte.pfn) == 1
+        return getattr(pte, c["what"])
     return next(letter for letter, c in zip("abcde", p["claims"]) if actual(c) == c["value"])

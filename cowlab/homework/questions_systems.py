@@ -107,31 +107,31 @@ def _make_04_q4(rng):
     shell = k.spawn("shell", pages=p["pages"])
     child = k.fork(shell)
     k.exec(child, pages=p["image"])
-    return course.claims(rng, k, {"shell": shell, "child": child},
-                  ["writable", "cow", "refcount", "free", "pfn"], p)
+    # Only the shell's side: how many frames the child's new image takes at once is the
+    # model's populate convention (Linux faults an image in as it is touched).
+    return course.claims(rng, k, {"shell": shell},
+                  ["writable", "cow", "refcount", "refcount", "pfn"], p, named=p["pages"])
 
 
 @declare("04-exec", "q4", points=2, kind="choice", title="Which statement is true?",
           prose="**Which statement is true?** After fork + exec the parent's entries are "
                 "still as fork left them, until the parent writes. Exactly one statement "
                 "printed below holds.",
-          prompt="RAM has {ram} frames. A shell spawns with {pages} pages, forks, and the "
-                 "child execs a {image}-page program. Which statement is true?",
-          make=_make_04_q4,
+          prompt="RAM has {ram} frames. A shell spawns with {pages} pages (VPn on PFn), "
+                 "forks, and the child execs a {image}-page program. Which statement "
+                 "about the shell is true?",
+          make=_make_04_q4, named_frames=lambda p: p["pages"],
           hint="fork made the shell's entries read-only and COW; exec changes only the child")
 def q4_exec_true_statement(p):
     k = cowlab.Kernel(ram_pages=p["ram"])
     shell = k.spawn("shell", pages=p["pages"])
     child = k.fork(shell)
     k.exec(child, pages=p["image"])
-    procs = {"shell": shell, "child": child}
 
     def actual(c):
         if c["what"] == "refcount":
             return k.refcount(c["pfn"])
-        if c["what"] == "free":
-            return k.free_frames()
-        return getattr(k.pte(procs[c["who"]], c["vpn"]), c["what"])
+        return getattr(k.pte(shell, c["vpn"]), c["what"])
     return next(letter for letter, c in zip("abcde", p["claims"]) if actual(c) == c["value"])
 
 
@@ -247,11 +247,23 @@ def _make_05_q3(rng):
             "pages": rng.randint(ram // 5, top), "options": opts}
 
 
+def _spawn_refused(p):
+    """A variant whose spawn itself is refused (mode 2 keeps the admin reserve back):
+    it asks nothing about fork, so it is drawn again."""
+    k = cowlab.Kernel(ram_pages=p["ram"], overcommit_memory=p["mode"],
+                      overcommit_ratio=p["ratio"])
+    try:
+        k.spawn("parent", pages=p["pages"])
+    except OSError:
+        return True
+    return False
+
+
 @declare("05-overcommit", "q3", points=2, kind="choice", title="Does the fork succeed?",
           prose="**Does the fork succeed?** Pick the statement that says what happens and why.",
           prompt="RAM {ram} pages, no swap, vm.overcommit_memory={mode}, "
                  "vm.overcommit_ratio={ratio}. A process spawns with {pages} pages and forks.",
-          make=_make_05_q3, options=_WHY_FORK,
+          make=_make_05_q3, options=_WHY_FORK, degenerate=_spawn_refused,
           hint="in mode 2 compare Committed_AS + the child's charge with CommitLimit; "
                "what do modes 0 and 1 check?")
 def q3_fork_succeeds(p):

@@ -46,7 +46,10 @@ def grade(paths, out, jobs=1):
     if run.returncode != 0:
         sys.exit(f"cowlab grade failed:\n{run.stderr[-2000:]}")
     rows = list(csv.DictReader(open(out)))
-    full = {r["student"] for r in rows} - {r["student"] for r in rows if r["status"] != "correct"}
+    # full marks: every automatic question correct; explain questions are `manual` (0
+    # points until the teacher grades them), never counted against a submission here
+    full = {r["student"] for r in rows} - {r["student"] for r in rows
+                                           if r["status"] not in ("correct", "manual")}
     return seconds, len({r["student"] for r in rows}), len(full)
 
 

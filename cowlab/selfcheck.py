@@ -24,7 +24,8 @@ homework or quick use; its source shows the answer).
 
 ipywidgets is imported when a widget is built, not when cowlab is imported.
 """
-from .questions import PREDICTIONS, QUESTIONS
+from .predictions import PREDICTIONS
+from .questions import QUESTIONS
 
 __all__ = ["Question", "ask", "predict", "Predict", "widget_class", "QUESTIONS", "PREDICTIONS",
            "ids"]

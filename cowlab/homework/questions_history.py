@@ -14,13 +14,8 @@ import re
 
 import cowlab
 
+from .construct import Invalid
 from .question import declare
-
-try:                                   # the course's construction helpers, when present
-    from .construct import Invalid
-except ImportError:                    # pragma: no cover - before construct.py exists
-    class Invalid(ValueError):
-        """An answer that is not a construction of the asked form; the message says why."""
 
 RULE_NAMES = {"linux": "Linux 6.x", "linux-5.7": "Linux 5.7"}
 

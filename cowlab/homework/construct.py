@@ -11,7 +11,7 @@ sees it, so judging one is bounded in time and memory whatever a student hands i
     as_int(x, what, low, high)        an exact int in [low, high]
     as_list(x, what, most)            a list of at most `most` entries
     parse_steps(x, ...)               ["fork parent child1", "write child1 0", ...] -> steps
-    play(steps, ram, start)           the steps on a fresh Kernel -> Play (counts, kernel)
+    play(steps, ram, start, watch)    the steps on a fresh Kernel -> Play (counts, pipes)
     judge_construct(q, p, given)      (status, points, message) for bank.judge
 """
 import re
@@ -27,10 +27,12 @@ NAME = re.compile(r"[a-z][a-z0-9]{0,15}")
 #        n = a page count, vpn = a page number, kind = shared|private, advice)
 OPS = {"spawn": ("new", "n"), "fork": ("name", "new"), "write": ("name", "vpn"),
        "read": ("name", "vpn"), "exec": ("name", "n"), "exit": ("name",),
-       "mmap": ("name", "n", "kind"), "madvise": ("name", "vpn", "n", "advice")}
+       "mmap": ("name", "n", "kind"), "madvise": ("name", "vpn", "n", "advice"),
+       "vmsplice": ("name", "vpn"), "munmap": ("name", "vpn")}
 EXAMPLES = {"spawn": "spawn parent 4", "fork": "fork parent child1", "write": "write child1 0",
             "read": "read parent 2", "exec": "exec child1 1", "exit": "exit child1",
-            "mmap": "mmap parent 2 shared", "madvise": "madvise parent 4 2 wipeonfork"}
+            "mmap": "mmap parent 2 shared", "madvise": "madvise parent 4 2 wipeonfork",
+            "vmsplice": "vmsplice child1 0", "munmap": "munmap child1 0"}
 ADVICE = ("dontfork", "wipeonfork", "dontneed")
 
 
@@ -67,27 +69,30 @@ class Step:
     text: str
 
 
-def parse_steps(x, ops=tuple(OPS), most=MAX_STEPS, procs=(), max_pages=MAX_PAGES):
+def parse_steps(x, ops=tuple(OPS), most=MAX_STEPS, procs=(), max_pages=MAX_PAGES,
+                least=0, vpns=None):
     """A scenario as a list of step strings -> [Step]; Invalid naming the bad step.
 
     `procs` are the processes that exist before the first step (their names may be
-    used at once); a step may only use a process made earlier, and only `ops`."""
-    as_list(x, "the scenario", most)
+    used at once); a step may only use a process made earlier, and only `ops`.
+    `vpns`, if given, bounds page numbers to 0..vpns-1 (the pages the question has)."""
+    if not isinstance(x, list):
+        raise Invalid(f"the scenario must be a list of step strings like "
+                      f"{EXAMPLES[ops[0]]!r}, got {type(x).__name__} {_show(x)}")
+    if not least <= len(x) <= most:
+        raise Invalid(f"give {least} to {most} steps (entries of the list), got {len(x)}")
     known = set(procs)
     out = []
     for i, raw in enumerate(x, 1):
         where = f"step {i}"
-        if not isinstance(raw, str) or len(raw) > 80:
-            raise Invalid(f"{where} must be a short string like {EXAMPLES[ops[0]]!r}, "
-                          f"got {_show(raw)}")
-        words = raw.split()
+        words = raw.split() if isinstance(raw, str) and len(raw) <= 80 else None
         if not words or words[0] not in ops:
-            raise Invalid(f"{where} {raw!r}: start each step with one of "
-                          f"{', '.join(ops)} (e.g. {EXAMPLES[ops[0]]!r})")
+            raise Invalid(f"{where} {_show(raw)}: start it with one of {', '.join(ops)}, "
+                          f"as a short string like {EXAMPLES[ops[0]]!r}")
         op, want = words[0], OPS[words[0]]
         if len(words) - 1 != len(want):
-            raise Invalid(f"{where} {raw!r}: {op} takes {len(want)} word(s) after it, "
-                          f"as in {EXAMPLES[op]!r}")
+            raise Invalid(f"{where} {raw!r}: {op} takes {len(want)} word(s) after it; "
+                          f"write it as {EXAMPLES[op]!r}")
         args = []
         for word, kind in zip(words[1:], want):
             if kind in ("name", "new"):
@@ -96,7 +101,7 @@ def parse_steps(x, ops=tuple(OPS), most=MAX_STEPS, procs=(), max_pages=MAX_PAGES
                                   "(lower-case letters and digits, e.g. child1)")
                 if kind == "name" and word not in known:
                     raise Invalid(f"{where} {raw!r}: there is no live process {word!r} "
-                                  f"(known: {', '.join(sorted(known)) or 'none'})")
+                                  f"(alive: {', '.join(sorted(known)) or 'none'})")
                 if kind == "new" and word in known:
                     raise Invalid(f"{where} {raw!r}: {word!r} already exists; "
                                   "give the new process a new name")
@@ -104,6 +109,8 @@ def parse_steps(x, ops=tuple(OPS), most=MAX_STEPS, procs=(), max_pages=MAX_PAGES
             elif kind in ("n", "vpn"):
                 if not re.fullmatch(r"\d{1,4}", word):
                     raise Invalid(f"{where} {raw!r}: {word!r} should be a number")
+                if kind == "vpn" and vpns is not None and int(word) >= vpns:
+                    raise Invalid(f"{where} {raw!r}: the page must be 0..{vpns - 1}")
                 low = 1 if kind == "n" else 0
                 args.append(as_int(int(word), f"{where}: {word}", low,
                                    max_pages if kind == "n" else 4 * max_pages))
@@ -130,31 +137,40 @@ class Play:
     procs: dict
     counts: dict = field(default_factory=dict)     # (name, event kind) -> count
     events: list = field(default_factory=list)
+    pipes: list = field(default_factory=list)      # (splicer, vpn, Pipe, step number)
 
     def count(self, kind, who=None):
         return sum(n for (name, k), n in self.counts.items()
                    if k == kind and (who is None or name == who))
 
 
-def play(steps, ram=64, start=(), **kernel_kw):
+def play(steps, ram=64, start=(), watch=None, **kernel_kw):
     """Run `steps` after `start` (steps made by the question, e.g. the spawn it gives)
-    on a fresh Kernel; Invalid naming the step the model refuses (with its reason)."""
+    on a fresh Kernel; Invalid naming the step the model refuses (with its reason).
+
+    A write stores "<process>@<step number>", so what a pipe reads names who wrote it
+    and when. watch(run, step, events), if given, sees each of `steps` just before it
+    runs (events None) and just after (its events): for conditions on the moment."""
     k = cowlab.Kernel(ram_pages=ram, **kernel_kw)
     run = Play(k, {})
     for i, step in enumerate(list(start) + list(steps)):
         n = i + 1 - len(start)
+        if watch and n >= 1:
+            watch(run, step, None)
         try:
-            events = _do(run, step)
+            events = _do(run, step, n)
         except (ValueError, TypeError, OSError) as e:
             raise Invalid(f"step {n} {step.text!r}: the model refuses it: {e}") from None
         for e in events or ():
             name = next((nm for nm, p in run.procs.items() if p.pid == e.pid), "?")
             run.counts[(name, e.kind)] = run.counts.get((name, e.kind), 0) + 1
             run.events.append(e)
+        if watch and n >= 1:
+            watch(run, step, list(events or ()))
     return run
 
 
-def _do(run, step):
+def _do(run, step, n):
     k, procs, a = run.kernel, run.procs, step.args
     if step.op == "spawn":
         procs[a[0]] = k.spawn(a[0], pages=a[1])
@@ -170,10 +186,15 @@ def _do(run, step):
             raise ValueError(f"VP{a[1]} is outside {a[0]}'s memory (VP0..VP{p.span - 1})")
         before = len(k.events)
         if step.op == "write":
-            k.write(p, a[1], a[0])
+            k.write(p, a[1], f"{a[0]}@{n}")
         else:
             k.read(p, a[1])
         return k.events[before:]
+    if step.op == "vmsplice":
+        run.pipes.append((a[0], a[1], k.vmsplice(p, a[1]), n))
+        return []
+    if step.op == "munmap":
+        return k.munmap(p, a[1], 1)
     if step.op == "exec":
         k.exec(p, pages=a[1])
         return []

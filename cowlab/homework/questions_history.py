@@ -10,11 +10,9 @@ q3: writes to a KSM page: how many copy (a KSM page is never reused)
 q4: construction: a sequence after which a pipe shows data its process never wrote
 q5: construction: a write fault that copies although the page's mapcount is 1
 """
-import re
-
 import cowlab
 
-from .construct import Invalid
+from .construct import parse_steps, play
 from .question import declare
 
 RULE_NAMES = {"linux": "Linux 6.x", "linux-5.7": "Linux 5.7"}
@@ -129,86 +127,21 @@ def q3_ksm_writes(p):
 
 # == q4: construction: the vmsplice leak ================================================
 
-STEP = {"fork": ("name", "new"), "vmsplice": ("name", "vpn"), "write": ("name", "vpn"),
-        "munmap": ("name", "vpn"), "exit": ("name",)}
-EXAMPLE = {"fork": "fork parent child", "vmsplice": "vmsplice child 0",
-           "write": "write parent 0", "munmap": "munmap child 0", "exit": "exit child"}
-NAME = re.compile(r"[a-z][a-z0-9]{0,15}")
+OPS = ("fork", "vmsplice", "write", "munmap", "exit")
 
 
-def parse(given, most, pages):
-    """["fork parent child", ...] -> [(op, args)]; Invalid naming the step to fix."""
-    if not isinstance(given, list):
-        raise Invalid(f"the answer must be a list of step strings such as {EXAMPLE['fork']!r}, "
-                      f"got {type(given).__name__}")
-    if not 1 <= len(given) <= most:
-        raise Invalid(f"give 1 to {most} steps, got {len(given)}")
-    alive, out = {"parent"}, []
-    for i, raw in enumerate(given, 1):
-        words = raw.split() if isinstance(raw, str) and len(raw) <= 80 else None
-        if not words or words[0] not in STEP:
-            raise Invalid(f"step {i} {str(raw)[:40]!r}: start it with one of "
-                          f"{', '.join(STEP)} (e.g. {EXAMPLE['vmsplice']!r})")
-        op, want = words[0], STEP[words[0]]
-        if len(words) - 1 != len(want):
-            raise Invalid(f"step {i} {raw!r}: write it as {EXAMPLE[op]!r}")
-        args = []
-        for word, kind in zip(words[1:], want):
-            if kind == "vpn":
-                if not re.fullmatch(r"\d{1,3}", word) or int(word) >= pages:
-                    raise Invalid(f"step {i} {raw!r}: the page must be 0..{pages - 1}")
-                args.append(int(word))
-            elif not NAME.fullmatch(word):
-                raise Invalid(f"step {i} {raw!r}: {word!r} is not a process name (lower-case, "
-                              "e.g. child)")
-            elif kind == "name" and word not in alive:
-                raise Invalid(f"step {i} {raw!r}: no live process {word!r} (alive: "
-                              f"{', '.join(sorted(alive))})")
-            elif kind == "new" and word in alive:
-                raise Invalid(f"step {i} {raw!r}: {word!r} exists; name the child anew")
-            else:
-                args.append(word)
-        if op == "fork":
-            alive.add(args[1])
-        elif op == "exit":
-            alive.discard(args[0])
-        out.append((op, tuple(args)))
-    return out
-
-
-def replay(steps, pages, rules, watch=None):
-    """The steps on a fresh model; -> [(who spliced, vpn, pipe, step index)].
-
-    Each write stores "<process>@<step>" so a pipe's content names who wrote it, when.
-    watch(k, procs, op, args, events), if given, sees every write (before: events None)."""
-    k = cowlab.Kernel(ram_pages=64, rules=rules)
-    procs = {"parent": k.spawn("parent", pages=pages)}
-    pipes = []
-    for i, (op, a) in enumerate(steps, 1):
-        p = procs[a[0]]
-        if watch and op == "write":
-            watch(k, procs, op, a, None)
-        try:
-            if op == "fork":
-                procs[a[1]] = k.fork(p, name=a[1])
-            elif op == "vmsplice":
-                pipes.append((a[0], a[1], k.vmsplice(p, a[1]), i))
-            elif op == "write":
-                events = k.write(p, a[1], f"{a[0]}@{i}")
-                if watch:
-                    watch(k, procs, op, a, events)
-            elif op == "munmap":
-                k.munmap(p, a[1], 1)
-            else:
-                k.exit(p)
-        except (ValueError, TypeError, OSError) as e:
-            raise Invalid(f"step {i} {op} {' '.join(map(str, a))}: the model refuses it: "
-                          f"{e}") from None
-    return pipes
+def replay(given, p, rules, watch=None):
+    """The student's steps (checked by construct.parse_steps) after the question's
+    spawn of `parent`, on a fresh model under `rules` -> construct.Play."""
+    steps = parse_steps(given, ops=OPS, most=p["most"], procs=("parent",), least=1,
+                        vpns=p["pages"])
+    start = parse_steps([f"spawn parent {p['pages']}"], most=1)
+    return play(steps, start=start, watch=watch, rules=rules)
 
 
 def leaks(pipes):
-    """Pipes that read data written after the splice by a process other than the splicer."""
+    """Pipes that read data written after the splice by a process other than the splicer
+    (a write stores "<process>@<step>", construct.play)."""
     out = []
     for who, vpn, pipe, at in pipes:
         value = pipe.read()[0]
@@ -226,13 +159,12 @@ def _make_q4(rng):
 
 
 def _check_q4(p, given):
-    steps = parse(given, p["most"], p["pages"])
-    old = [x for x in leaks(replay(steps, p["pages"], "linux-5.7")) if x[1] == p["vpn"]]
+    old = [x for x in leaks(replay(given, p, "linux-5.7").pipes) if x[1] == p["vpn"]]
     failed = []
     if not old:
         failed.append(f"under Linux 5.7 no pipe holding VP{p['vpn']} shows data written after "
                       "its vmsplice by another process")
-    if old and leaks(replay(steps, p["pages"], "linux")):
+    if old and leaks(replay(given, p, "linux").pipes):
         failed.append("the same steps leak under Linux 6.x too; that cannot happen")
     return failed
 
@@ -273,25 +205,25 @@ def _make_q5(rng):
             "most": rng.randint(4, 6)}
 
 
-def copies_at_mapcount_1(steps, p):
+def copies_at_mapcount_1(given, p):
     """The parent's writes to VP{vpn} that copied a frame mapped once just before."""
     found, before = [], {}
 
-    def watch(k, procs, op, a, events):
-        if a != ("parent", p["vpn"]):
+    def watch(run, step, events):
+        if (step.op, step.args) != ("write", ("parent", p["vpn"])):
             return
-        pte = k.pte(procs["parent"], p["vpn"])
+        k = run.kernel
+        pte = k.pte(run.procs["parent"], p["vpn"])
         if events is None:
             before["mapcount"] = k.mapcount(pte.pfn) if pte is not None and pte.pfn >= 0 else 0
         elif before.get("mapcount") == 1 and any(e.kind == "cow_copy" for e in events):
             found.append(True)
-    replay(steps, p["pages"], "linux", watch)
+    replay(given, p, "linux", watch)
     return found
 
 
 def _check_q5(p, given):
-    steps = parse(given, p["most"], p["pages"])
-    if not copies_at_mapcount_1(steps, p):
+    if not copies_at_mapcount_1(given, p):
         return [f"no write by parent to VP{p['vpn']} copies a frame that exactly one page-table "
                 "entry mapped just before the write"]
     return []

@@ -42,8 +42,8 @@ from .procfs import PM_EXCLUSIVE, PM_PFN_MASK, PM_PRESENT, PM_SWAPPED, PageInfo,
 from .mapping import Mapping, _address, pfns_visible
 from .measure import _count, measured
 from .child import _Child, _Link, _pages_info
-from .experiments import (commit_limit, cow_writes, exec_vs_write, frames, madvise_fork,
-                          overcommit, shared_fork, zero_page)
+from .experiments import (EXPERIMENTS, commit_limit, cow_writes, exec_vs_write, frames,
+                          madvise_fork, overcommit, shared_fork, zero_page)
 from .forkcost import (exec_child_faults, fork_cost, fork_cost_thp, huge_zero_page, thp,
                        thp_status)
 from .modern import (LIVE_FACTS, Live, fork_child_exits, io_uring_status, kpageflags,
@@ -61,10 +61,6 @@ __all__ = ["available", "fork_cost", "cow_writes", "frames", "zero_page", "exec_
            "pinned_fork", "memfd_private", "ksm_merge", "mapcount", "kpageflags",
            "io_uring_status", "ksm_status", "fork_cost_thp", "exec_child_faults",
            "huge_zero_page", "live_facts", "vs_model", "MODEL_FACTS", "Agreement"]
-
-
-EXPERIMENTS = ("fork_cost", "cow_writes", "frames", "zero_page", "exec_vs_write", "thp",
-               "overcommit", "madvise_fork", "shared_fork")
 
 
 def compare(experiment, **kwargs):

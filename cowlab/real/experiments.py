@@ -17,6 +17,11 @@ from .mapping import Mapping
 from .measure import measured
 from .procfs import smaps
 
+# what compare() can put beside the model (vsmodel.py, vsmachine.py); fork_cost and
+# thp live in forkcost.py
+EXPERIMENTS = ("fork_cost", "cow_writes", "frames", "zero_page", "exec_vs_write", "thp",
+               "overcommit", "madvise_fork", "shared_fork")
+
 
 def cow_writes(pages=64, writes=16, writer="child"):
     """After fork, `writer` ("child" or "parent") writes the first `writes` of `pages` pages.

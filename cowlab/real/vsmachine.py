@@ -1,7 +1,9 @@
 """Model vs kernel for the machine-wide experiments: huge pages, commit limits, fork cost."""
 import numpy as np
 
-from . import HPAGE_SIZE, PAGE_SIZE, _kernel_release, fork_cost, overcommit, thp
+from .experiments import overcommit
+from .forkcost import fork_cost, thp
+from .machine import HPAGE_SIZE, PAGE_SIZE, _kernel_release
 from .table import (KB, Comparison, Row, _kernel, _kernel_scaled, exact, faults, measured,
                     stat_rows)
 

@@ -18,8 +18,8 @@ so the verdict column reads the same on any Linux box whenever the model holds.
 """
 import numpy as np
 
-from . import (EXPERIMENTS, cow_writes, exec_vs_write, frames, madvise_fork, shared_fork,
-               zero_page)
+from .experiments import (EXPERIMENTS, cow_writes, exec_vs_write, frames, madvise_fork,
+                          shared_fork, zero_page)
 from .table import (KB, STATS, Comparison, Row, _fmt, _kernel, exact, faults, frame_fact,
                     measured, stat_rows)
 

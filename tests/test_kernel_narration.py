@@ -221,3 +221,19 @@ def test_oom_badness_counts_page_tables_as_the_kernel_does():
     k.write_many(b, [0, 599], 1)
     assert k.oom_badness(a) == 10 + 1 + 1                      # rss, one PTE table, one PMD
     assert k.oom_badness(b) == 2 + 2 + 1
+
+
+def test_every_event_kind_is_documented_once_in_kernel_internals():
+    """docs/kernel-internals.md's event table lists exactly the model's closed set."""
+    import re
+    from pathlib import Path
+
+    from cowlab.mm import events
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "kernel-internals.md").read_text()
+    table = doc.split("## Events", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \|", table, flags=re.M)
+    assert sorted(rows) == sorted(events.EVENT_KINDS), (
+        f"undocumented: {sorted(set(events.EVENT_KINDS) - set(rows))}; "
+        f"documented but not a kind: {sorted(set(rows) - set(events.EVENT_KINDS))}")
+    assert set(events.FAULT_KINDS) | set(events.KILL_KINDS) | set(events.LIFECYCLE_KINDS) \
+        <= set(events.EVENT_KINDS)

@@ -119,6 +119,24 @@ def test_make_notebooks_on_a_fresh_tree_changes_nothing(tmp_path):
     assert {p: p.read_bytes() for p in built_notebooks(root)} == before
 
 
+def test_executing_a_notebook_with_widgets_again_gives_the_same_bytes(tmp_path):
+    """Widget model ids are random per kernel; the executor numbers them by place, so a
+    chapter executed again differs only where its outputs do (shown widgets, the models
+    they hold, and a widget made but never shown)."""
+    from cowlab.course import execute
+    code = ("import ipywidgets as w\n"
+            "hidden = w.VBox([w.Button(description='never shown')])\n"
+            "w.HBox([w.Button(description='a'), w.HTML('<b>b</b>')])")
+    runs = []
+    for _ in range(2):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code, id="c1"),
+                                             nbformat.v4.new_code_cell("w.Label('c')", id="c2")])
+        runs.append(execute.dumps(execute.run(nb, tmp_path, timeout=120, widget_state=True)))
+    ids = set(re.findall(r"[0-9a-f]{32}", runs[0]))
+    assert len(ids) >= 9, "the widgets' state was not kept"      # 6 widgets and layouts
+    assert runs[0] == runs[1]
+
+
 def test_check_mode_names_the_stale_notebook_and_fails(tmp_path):
     root = copy_course(tmp_path)
     (root / "notebooks" / "01-fork.ipynb").unlink()

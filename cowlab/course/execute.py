@@ -6,7 +6,10 @@ all run notebooks through here, so a notebook runs the same way everywhere: in a
 even when it is not installed, with no timings or timestamps recorded.
 """
 import contextlib
+import hashlib
+import json
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -52,7 +55,8 @@ def session(nb, cwd, timeout=300):
 
 def clean(nb):
     """Deterministic outputs: no execution timestamps, one output per run of a stream,
-    and no Python patch version in language_info (it is the machine's, not the course's)."""
+    no Python patch version in language_info (it is the machine's, not the course's),
+    and widget model ids numbered in display order rather than random."""
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         if cell.cell_type == "code":
@@ -60,7 +64,58 @@ def clean(nb):
     info = nb.metadata.get("language_info")
     if info:
         info.pop("version", None)
+    return stable_widget_ids(nb)
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+MODEL_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def stable_widget_ids(nb):
+    """Rename each widget model (a random uuid4 per kernel) after its place: the
+    displayed ones in cell order, then the models they refer to, breadth first. A
+    notebook executed again then differs from the last run only where its outputs do,
+    not in every widget line."""
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    refs = {m: [r for r in MODEL_ID.findall(json.dumps(v, sort_keys=True)) if r in state]
+            for m, v in state.items()}
+    shown = [o["data"][WIDGET_VIEW]["model_id"] for c in nb.cells
+             for o in c.get("outputs", ()) if WIDGET_VIEW in o.get("data", {})]
+    # models shown nowhere (a widget made but not displayed): those no other model
+    # refers to, ordered by what they and everything under them hold
+    referred = {r for rs in refs.values() for r in rs}
+    roots = sorted((m for m in state if m not in referred and m not in shown),
+                   key=lambda m: _shape(m, state, refs, ()))
+    order, seen = [], set()
+    for root in shown + roots + sorted(state):        # the last: cycles only
+        if root in seen:
+            continue
+        seen.add(root)
+        queue = [root]
+        while queue:                  # breadth first, refs in their JSON's order
+            m = queue.pop(0)
+            order.append(m)
+            fresh = [r for r in refs.get(m, ()) if r not in seen]
+            seen.update(fresh)
+            queue += fresh
+    if not order:
+        return nb
+    new = {m: hashlib.sha256(f"cowlab widget {n}".encode()).hexdigest()[:32]
+           for n, m in enumerate(order)}
+    text = MODEL_ID.sub(lambda x: new.get(x.group(0), x.group(0)), nbformat.writes(nb))
+    renamed = nbformat.reads(text, as_version=4)
+    nb.cells, nb.metadata = renamed.cells, renamed.metadata
     return nb
+
+
+def _shape(m, state, refs, path):
+    """A model's state with each model it refers to written out in place of its id."""
+    text = json.dumps(state[m], sort_keys=True)
+    for r in dict.fromkeys(refs.get(m, ())):
+        sub = "<cycle>" if r in path else _shape(r, state, refs, path + (m,))
+        text = text.replace(r, sub)
+    return text
 
 
 def coalesce(outputs):

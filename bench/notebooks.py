@@ -17,7 +17,7 @@ from pathlib import Path
 
 import nbformat
 
-from cowlab.course import execute
+from cowlab import execute
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"

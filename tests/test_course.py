@@ -123,7 +123,7 @@ def test_executing_a_notebook_with_widgets_again_gives_the_same_bytes(tmp_path):
     """Widget model ids are random per kernel; the executor numbers them by place, so a
     chapter executed again differs only where its outputs do (shown widgets, the models
     they hold, and a widget made but never shown)."""
-    from cowlab.course import execute
+    from cowlab import execute
     code = ("import ipywidgets as w\n"
             "hidden = w.VBox([w.Button(description='never shown')])\n"
             "w.HBox([w.Button(description='a'), w.HTML('<b>b</b>')])")

@@ -79,7 +79,7 @@ def test_saved_exercises_show_nobodys_numbers():
 
 
 def test_with_an_id_set_the_exercise_shows_that_students_numbers(tmp_path):
-    from cowlab.course import execute
+    from cowlab import execute
     nb = nbformat.read(ROOT / "exercises" / "08-real-kernel.ipynb", as_version=4)
     student = next(c for c in nb.cells if cowlab_meta(c).get("role") == "student")
     student.source = 'STUDENT = "zoe-2"'

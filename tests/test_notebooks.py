@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 import nbformat
 import pytest
 
-from cowlab.course import execute
+from cowlab import execute
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"

@@ -359,7 +359,7 @@ def test_a_failing_renderer_is_reported_not_raised(tmp_path):
 
 def test_notebook_display_in_a_real_jupyter_kernel_with_and_without_renderer():
     import nbformat
-    from cowlab.course import execute
+    from cowlab import execute
     setup = ("import cowlab\nk = cowlab.Kernel(ram_pages=16)\n"
              "p = k.spawn('parent', pages=3); c = k.fork(p); _ = k.write(p, 1, 'x')")
     nb = nbformat.v4.new_notebook(cells=[

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import nbformat
 
-from . import execute, sources
+from .. import execute
+from . import sources
 from .sources import SourceError
 
 EXECUTED_NB_METADATA = ("language_info", "widgets")     # filled in by running the notebook

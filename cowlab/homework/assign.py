@@ -139,7 +139,7 @@ def make_exercise(nb, stem):
 def execute(nb, cwd, timeout=300):
     """Run the notebook in a fresh kernel so it is committed with its outputs (through
     the course's one executor, as `make notebooks` and the tests run notebooks)."""
-    from cowlab.course.execute import run
+    from cowlab.execute import run
     return run(nb, cwd, timeout)
 
 
@@ -152,7 +152,7 @@ def assign_one(src, out_dir, run=True):
     ex = make_exercise(nb, stem)
     if run:
         execute(ex, out_dir)
-    from cowlab.course.execute import write
+    from cowlab.execute import write
     return write(ex, out_dir / src.name)
 
 

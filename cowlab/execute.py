@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nbformat
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent.parent     # holds cowlab/
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent     # holds cowlab/
 
 
 def use_this_checkout():

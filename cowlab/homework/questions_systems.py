@@ -13,27 +13,45 @@ from . import questions_course as course
 
 
 def _make_04_q1(rng):
-    return {"ram": rng.randint(20, 40), "pages": rng.randint(4, 10), "image": rng.randint(1, 5)}
+    pages = rng.randint(4, 8)
+    shell = sorted(rng.sample(range(pages), rng.randint(1, 2)))
+    child = sorted(rng.sample(range(pages), rng.randint(1, 3)))
+    return {"pages": pages, "shell": shell, "child": child}
 
 
-@declare("04-exec", "q1", points=1, kind="number", title="Frames in use after fork + exec",
-          prose="**Frames in use after fork + exec.** A shell forks and the child execs a "
-                "small program. exec drops the child's mappings and builds a fresh image.",
-          prompt="RAM has {ram} frames. A shell spawns with {pages} pages, forks, and the "
-                 "child execs a program whose image has {image_pages}. How many frames are "
-                 "in use?",
+@declare("04-exec", "q1", points=1, kind="number", title="Frames exec frees",
+          prose="**Frames exec frees.** Between fork and exec both processes may write (a "
+                "shell sets up redirections in the child). exec then drops every mapping "
+                "of the child's old memory: a frame the child was the last to map is freed, "
+                "a frame the shell still maps is not. Count only the old memory's pages (not "
+                "page tables): how many frames the new program takes depends on what it "
+                "touches, not on fork.",
+          prompt="A shell spawns with {pages} pages and forks. The shell writes {shell_vps}, "
+                 "then the child writes {child_vps}, then the child execs a program. How "
+                 "many frames does the exec free?",
           make=_make_04_q1, unit="frames",
-          words=lambda p: {"image_pages": course.pages(p["image"])},
-          hint="after exec, which frames does each process map?",
-          traps=lambda p: [(2 * p["pages"] + p["image"], "fork copied no page, and exec "
-                            "dropped the child's shares"),
-                           (p["pages"] + p["image"] + p["pages"], "fork copied no page")])
-def q1_frames_after_exec(p):
-    k = cowlab.Kernel(ram_pages=p["ram"])
+          words=lambda p: {"shell_vps": _vps(p["shell"]), "child_vps": _vps(p["child"])},
+          hint="after the writes, which frames does the child alone map?",
+          traps=lambda p: [(len(p["child"]), "the shell's write left the child the last "
+                            "sharer of the old frame"),
+                           (len(p["child"]) + len(p["shell"]), "a page both wrote counts once"),
+                           (0, "the child's own frames go with its old memory"),
+                           (p["pages"], "the shell still maps the frames it shares")])
+def q1_frames_exec_frees(p):
+    k = cowlab.Kernel(ram_pages=32)
     shell = k.spawn("shell", pages=p["pages"])
     child = k.fork(shell)
-    k.exec(child, pages=p["image"])
-    return k.ram_pages - k.free_frames()
+    for vpn in p["shell"]:
+        k.write(shell, vpn, "shell")
+    for vpn in p["child"]:
+        k.write(child, vpn, "redirect")
+    free = k.free_frames()
+    k.exec(child, pages=0)          # the old memory only: the new image faults in later
+    return k.free_frames() - free
+
+
+def _vps(vpns):
+    return f"VP{vpns[0]}" if len(vpns) == 1 else f"VPs {vpns}"
 
 
 def _make_04_q2(rng):

@@ -235,3 +235,10 @@ def test_no_seed_jargon_in_what_a_student_reads():
         for m in re.finditer(r"(?i)\bseed", src.read_text()):
             found.append(f"{src.relative_to(ROOT)}: {src.read_text()[m.start() - 40:m.end() + 40]!r}")
     assert not found, "\n".join(found)
+
+
+def test_chapter_08_stays_short():
+    """Issue 12: chapter 08 at most about 25 cells (it was 60), each reading next to the
+    model's figure."""
+    nb = nbformat.read(ROOT / "notebooks" / "08-real-kernel.ipynb", as_version=4)
+    assert len(nb.cells) <= 25, f"chapter 08 has {len(nb.cells)} cells"

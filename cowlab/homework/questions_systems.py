@@ -339,20 +339,22 @@ def _make_05_q5(rng):
             "order": rng.choice(["db first", "server first"])}
 
 
-@declare("05-overcommit", "q5", points=2, kind="number", title="Who gets OOM-killed?",
-          prose="**Who gets OOM-killed?** In mode 1 fork always succeeds; the bill comes "
+@declare("05-overcommit", "q5", points=2, kind="number", title="The OOM killer's victim",
+          prose="**The OOM killer's victim.** In mode 1 fork always succeeds; the bill comes "
                 "when the child writes. With no free frame, the OOM killer kills the process "
-                "with the highest oom_badness: RSS + swap entries + page-table pages (equal "
-                "here for a parent and its child). On a tie Linux keeps the last task of "
-                "equal score in its scan of the task list, oldest first (mm/oom_kill.c "
-                "`oom_evaluate_task`, kernel/fork.c adds each new task at the tail): the "
-                "newest process, here the one with the highest pid.",
+                "with the highest oom_badness: RSS + swap entries + page-table pages (the "
+                "page tables weigh the same here for every process). A parent and its child "
+                "may score the same: which of the two Linux then picks is the order of its "
+                "task list, not a rule to learn, so this question asks for the victim's size.",
           prompt="RAM {ram} frames, overcommit mode 1, no swap. Spawned in this order "
                  "({order}): a database with {db} pages and a server with {pages} pages. "
-                 "The server forks; the child writes all its pages, VP0 first. What is the "
-                 "pid of the first process the OOM killer kills?",
-          make=_make_05_q5, unit="pid",
-          hint="when RAM runs out, compare the RSS of every live process at that moment")
+                 "The server forks; the child writes all its pages, VP0 first. When the "
+                 "OOM killer first runs, what is the RSS, in pages, of the process it kills?",
+          make=_make_05_q5, unit="pages",
+          hint="when RAM runs out, compare the RSS of every live process at that moment: "
+               "a page still shared counts in full for each process that maps it",
+          traps=lambda p: [(p["ram"] - p["db"] - p["pages"], "that is the child's copies "
+                            "only: RSS counts its shared pages too")])
 def q5_oom_victim(p):
     k = cowlab.Kernel(ram_pages=p["ram"], overcommit_memory=1)
     if p["order"] == "db first":
@@ -362,8 +364,9 @@ def q5_oom_victim(p):
         server = k.spawn("server", pages=p["pages"])
         k.spawn("db", pages=p["db"])
     child = k.fork(server)
-    events = []
-    for vpn in range(p["pages"]):
-        if child.alive:
-            events += k.write(child, vpn, "child")
-    return next(e.pid for e in events if e.kind == "oom_kill")
+    vpn, killed = 0, []
+    while not killed:                  # the child writes VP0, VP1, ... until RAM runs out
+        rss = {q.pid: k.stats(q)["rss"] // 4 for q in k.processes if q.alive}  # kB -> pages
+        killed = [e.pid for e in k.write(child, vpn, "child") if e.kind == "oom_kill"]
+        vpn += 1
+    return rss[killed[0]]              # the victim's RSS just before it was killed

@@ -31,6 +31,7 @@ BAD = {
         r"\b[Tt]he (?!(?:parent|child|grandchild|shell|server|worker|kernel|process)'s)"
         r"[\w`-]+'s\b"),
     "the same step twice in a row": re.compile(r"\b(\w+ writes VP\d+), \1\b"),
+    "a plural for a list of one page": re.compile(r"\bVPs \[\d+\]"),
     "'the first' of only one": re.compile(r"\b1 child\b.*\b[Ff]irst child\b"),
     "an unfilled field": re.compile(r"\{[a-z_]+\}"),
 }
@@ -60,7 +61,8 @@ def test_the_patterns_catch_what_they_are_for():
              "order: nobody", "forks no other child", "the child1's VP1", "child2 writes VPs []",
              "parent writes VP2, parent writes VP2", "forks 3 time(s)", "swap 0 pages",
              "the redis's Rss is 40 kB", "The init's VP0 is read-only",
-             "forks 1 child. The first child then writes its first page"]
+             "forks 1 child. The first child then writes its first page",
+             "the parent writes VPs [5]. Which statement is true?"]
     for text in found:
         assert any(p.search(text) for p in BAD.values()), text
 

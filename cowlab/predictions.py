@@ -102,7 +102,7 @@ PREDICTIONS = {
               'references too.'),
         why=('Since 5.9 the test is the refcount, not the mapcount, and since 5.19 an exclusive '
              'page is reused without asking. A pipe holding the frame (vmsplice) makes the write '
-             'copy (a pin would have unshared the page when it was taken). Through 5.8 the '
+             'copy (a pin would have unshared the page when it was taken). Up to 5.7 the '
              'mapcount alone decided: the vmsplice leak.'),
     ),
 }

@@ -393,8 +393,9 @@ QUESTIONS = {
         answer=1,
         hint=('The pipe holds a reference to the frame but no page-table entry. Which count did '
               'each kernel look at before reusing the page in place?'),
-        why=('CVE-2020-29374: through 5.8 a write fault reused any page with mapcount 1, so the '
-             'parent wrote into the frame the pipe still held. Since 5.9 ("do_wp_page() '
+        why=('CVE-2020-29374: up to 5.7 a write fault reused any page with mapcount 1, so the '
+             'parent wrote into the frame the pipe still held (5.8 first made the vmsplice '
+             'itself break COW). Since 5.9 ("do_wp_page() '
              'simplification", 09854ba94c6a) reuse needs refcount 1: the pipe makes it 2, the '
              'parent gets a copy and the pipe keeps the old data.'),
     ),

@@ -285,8 +285,8 @@ def random_scenario(seed, steps=6, ram_pages=16, rules="linux"):
         else:
             flag = rng.choice(["", " shared"])
             do(f"mmap {name} {rng.randint(1, 2)}{flag}")
-    return Scenario(parser.steps, settings, name=f"random (seed {seed})",
-                    about=f"random scenario, seed {seed}")
+    return Scenario(parser.steps, settings, name=f"random (question {seed})",
+                    about=f"random scenario, question number {seed}")
 
 
 # ---------------------------------------------------------------- built-in scenarios

@@ -1,6 +1,6 @@
 """`cowlab sim`: predict what the kernel does, step by step, in the style of OSTEP's simulators.
 
-    cowlab sim -s 1            a random scenario (seed 1): predict each step
+    cowlab sim -s 1            random question number 1: predict each step
     cowlab sim -s 1 -c         the same scenario with the answers
     cowlab sim -A 'spawn parent 3; fork parent child; write parent 1 x' -c
     cowlab sim -A SEED -c      a built-in scenario (SEED, FORK_EXEC, REDIS_BGSAVE, ...)
@@ -37,7 +37,11 @@ def parser():
                "  settings first: ram N, rules linux|linux-5.7|xv6, overcommit 0|1|2\n"
                f"built-in scenarios for -A: {', '.join(BUILTIN)}\n"
                "see docs/scenarios.md")
-    p.add_argument("-s", "--seed", type=int, default=0, help="random seed (default 0)")
+    # -s/--seed as in OSTEP's simulators; a chapter says "question number" (the course
+    # avoids the word "seed", which it once used for the page it grew from)
+    p.add_argument("-s", "--seed", type=int, default=0,
+                   help="the question number: the same number always makes the same random "
+                        "scenario (default 0)")
     p.add_argument("-n", "--steps", type=int, default=6,
                    help="steps in a random scenario, spawn and fork included (default 6)")
     p.add_argument("--ram", type=int, default=None,
@@ -130,7 +134,7 @@ def main(argv=None):
         return 2
     k = run.kernel
     if args.actions is None:
-        print(f"ARG seed {args.seed}")
+        print(f"ARG question {args.seed}")
     else:
         print(f"ARG scenario {scenario.name or '-A'}")
     if args.actions is None:

@@ -38,6 +38,12 @@ COURSE_ORDER = ["01-fork", "02-write-faults", "03-refcounting", "04-exec", "05-o
 #   gets (the model allocator's choice), it now asks how many frames are in use;
 #   01-fork: q3 asked for the child's PFNs (the allocator's order), it now asks for the
 #   frames in use and the PTEs in all page tables.
+# - 04-exec q1 counted the frames in use after exec, the child's new image included
+#   (exec's populate, a convention of the model); it now asks how many frames exec frees
+#   of the old memory (new params); q2-q7 keep every student's numbers.
+# - 05-overcommit q5 asked for the victim's pid, which in every variant where the parent
+#   and child tie is the tie rule (the model's highest pid; Linux's task-list order); it
+#   now asks for the victim's RSS, the same for either: same params, new answers.
 # - 01-fork q4, 03-refcounting q5, 04-exec q4, 06-redis q4: statements named the frame a
 #   copy got ("maps PF7", "rc(PF9) is 1"), the allocator's choice; they now name only the
 #   prompt's PF0..PF(n-1) (test_allocator_choice.py): same numbers, same right letter,
@@ -46,8 +52,8 @@ PINNED = {
     "01-fork": "e8e21f07afb9508f",
     "02-write-faults": "92fc05d472ebf663",
     "03-refcounting": "ef4bde612d189124",
-    "04-exec": "3774e4164a53f0bb",
-    "05-overcommit": "20cb0bfeab251fba",
+    "04-exec": "d4928e3d4b5cc20f",
+    "05-overcommit": "297414f5176dc0f5",
     "06-redis": "8508d00194abf647",
     "07-code": "56dae531fa360625",
     "09-why-linux": "ae879efc2fb117c1",     # pinned when 09 was added

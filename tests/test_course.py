@@ -232,3 +232,31 @@ def test_ignored_outputs_are_tagged_for_nbval():
             assert tagged or not shown, f"{path.name} cell {i} shows a live reading untagged"
     missing = set(real.EXPERIMENTS) - shown_experiments
     assert seen and not missing, f"no chapter shows these live experiments: {sorted(missing)}"
+
+
+def test_no_seed_jargon_in_what_a_student_reads():
+    """The course grew from a "seed page" and once called it "the seed"; a student does not
+    know that word (issue 12). No chapter or homework, source or committed output (what
+    `cowlab sim -s N` prints included: "question number N"), says "seed"."""
+    found = []
+    for nb_path in built_notebooks(ROOT):
+        nb = nbformat.read(nb_path, as_version=4)
+        for i, cell in enumerate(nb.cells):
+            texts = [cell.source] + [
+                "".join(o.get("text", "")) + json.dumps(o.get("data", {}).get("text/plain", ""))
+                for o in cell.get("outputs", [])]
+            for text in texts:
+                for m in re.finditer(r"(?i)\bseed", text):
+                    found.append(f"{nb_path.relative_to(ROOT)} cell {i}: "
+                                 f"{text[max(0, m.start() - 40):m.end() + 40]!r}")
+    for src in sorted((ROOT / "notebooks" / "src").rglob("*.md")):
+        for m in re.finditer(r"(?i)\bseed", src.read_text()):
+            found.append(f"{src.relative_to(ROOT)}: {src.read_text()[m.start() - 40:m.end() + 40]!r}")
+    assert not found, "\n".join(found)
+
+
+def test_chapter_08_stays_short():
+    """Issue 12: chapter 08 at most about 25 cells (it was 60), each reading next to the
+    model's figure."""
+    nb = nbformat.read(ROOT / "notebooks" / "08-real-kernel.ipynb", as_version=4)
+    assert len(nb.cells) <= 25, f"chapter 08 has {len(nb.cells)} cells"

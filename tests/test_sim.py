@@ -78,7 +78,7 @@ def test_same_seed_same_output_as_a_real_process():
     a, b = cowlab_sim("-s", "1"), cowlab_sim("-s", "1")
     assert a.returncode == b.returncode == 0, a.stderr
     assert a.stdout == b.stdout and a.stderr == b.stderr == ""
-    assert "ARG seed 1" in a.stdout and "Step 1: spawn parent" in a.stdout
+    assert "ARG question 1" in a.stdout and "Step 1: spawn parent" in a.stdout
     assert "Run again with -c to check" in a.stdout
     _, steps = parse_output(a.stdout)
     assert len(steps) == 6 and all(answer == ["?"] for _, answer in steps)

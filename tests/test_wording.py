@@ -1,7 +1,8 @@
 """No degenerate variant: every question read as hundreds of students read it.
 
 A prompt must not say "0 page(s)", "1 pages", "(s)", "nobody", "forks no other child",
-"VPs []", "the child1's", nor repeat the same step twice in a row. Fixing the wording
+"VPs []", "the child1's", "the redis's" (an article before a process's own name: only a
+role, "the parent's", takes one), nor repeat the same step twice in a row. Fixing the wording
 must not move a student's numbers: only the variants that were degenerate are drawn
 again (from a derived seed), and a few students' params are pinned here.
 """
@@ -24,7 +25,14 @@ BAD = {
     "'no other child'": re.compile(r"no other child"),
     "an empty list": re.compile(r"\[\]"),
     "an article before a numbered name": re.compile(r"\b[Tt]he (child|worker)\d+'s"),
+    # "the X's" only for a role a prompt gives a process; a process's own name ("redis",
+    # "init", "bash") takes no article
+    "an article before a process's name": re.compile(
+        r"\b[Tt]he (?!(?:parent|child|grandchild|shell|server|worker|kernel|process)'s)"
+        r"[\w`-]+'s\b"),
     "the same step twice in a row": re.compile(r"\b(\w+ writes VP\d+), \1\b"),
+    "a plural for a list of one page": re.compile(r"\bVPs \[\d+\]"),
+    "'the first' of only one": re.compile(r"\b1 child\b.*\b[Ff]irst child\b"),
     "an unfilled field": re.compile(r"\{[a-z_]+\}"),
 }
 
@@ -51,7 +59,10 @@ def test_the_patterns_catch_what_they_are_for():
     """The test above can fail: each pattern catches the wording this issue found."""
     found = ["writes its first 0 page(s)", "`init` runs with 1 pages", "written by, in "
              "order: nobody", "forks no other child", "the child1's VP1", "child2 writes VPs []",
-             "parent writes VP2, parent writes VP2", "forks 3 time(s)", "swap 0 pages"]
+             "parent writes VP2, parent writes VP2", "forks 3 time(s)", "swap 0 pages",
+             "the redis's Rss is 40 kB", "The init's VP0 is read-only",
+             "forks 1 child. The first child then writes its first page",
+             "the parent writes VPs [5]. Which statement is true?"]
     for text in found:
         assert any(p.search(text) for p in BAD.values()), text
 

@@ -87,15 +87,23 @@ def prompt(assignment_name, qid, student):
 
 _REPEAT = re.compile(r"\b((?:parent|child\d?|grandchild|redis|shell) writes VP\d+)((?:, \1\b)+)")
 _TIMES = {2: "twice", 3: "three times"}
+# processes the model names after their program, and the role the prompts give them
+_ROLE = {"redis": "parent"}
 
 
 def tidy(text):
     """Wording only, never a number: "child1 writes VP2, child1 writes VP2" reads
-    "child1 writes VP2 twice", and a named process ("child1") takes no article."""
+    "child1 writes VP2 twice", "VPs [3]" reads "VP3", a named process ("child1") takes
+    no article, and a process the model names after its program is called by its role
+    in the prompt ("the redis's Rss" reads "the parent's Rss": it says "the parent")."""
     def merge(m):
         n = 1 + m.group(2).count(",")
         return f"{m.group(1)} {_TIMES.get(n, f'{n} times')}"
     text = _REPEAT.sub(merge, text)
+    # a list of one page is one page: "writes VPs [3] (each once)" reads "writes VP3"
+    text = re.sub(r"\bVPs \[(\d+)\](?: \(each once\))?", r"VP\1", text)
+    text = re.sub(r"\b([Tt]he) (\w+)'s\b", lambda m: f"{m.group(1)} {_ROLE[m.group(2)]}'s"
+                  if m.group(2) in _ROLE else m.group(0), text)
     return re.sub(r"\b[Tt]he ((?:child|worker)\d+)'s\b", r"\1's", text)
 
 

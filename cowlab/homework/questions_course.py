@@ -234,12 +234,15 @@ def _make_01_q5(rng):
           prose="**Pss of a child.** Rss counts every page a process maps; Pss divides each "
                 "page by the number of processes mapping it (as `/proc/PID/smaps_rollup`). "
                 "Pages are 4 KiB.",
-          prompt="A parent spawns with {pages} pages and forks {children_text}. The "
-                 "first child then writes {first_pages}. "
-                 "What is the first child's Pss in kB?",
+          prompt="A parent spawns with {pages} pages and forks {children_text}. "
+                 "{which} then writes {first_pages}. "
+                 "What is {whose} Pss in kB?",
           make=_make_01_q5, unit="kB", tolerance=1, degenerate=lambda p: p["writes"] == 0,
           words=lambda p: {"children_text": "1 child" if p["children"] == 1
                            else f"{p['children']} children",
+                           "which": "The child" if p["children"] == 1 else "The first child",
+                           "whose": "the child's" if p["children"] == 1
+                           else "the first child's",
                            "first_pages": "its first page (VP0)" if p["writes"] == 1
                            else f"its first {p['writes']} pages (VP0..VP{p['writes'] - 1})"},
           hint="a page mapped by n processes counts 4/n kB in each of them",

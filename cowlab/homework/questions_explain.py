@@ -46,7 +46,7 @@ explain("03-refcounting", "q7", 3, "Explain: mapcount is not the whole story",
         "counts GUP pins (O_DIRECT, RDMA, vmsplice), the swap cache and pipe buffers. A page "
         "pinned by vmsplice into a pipe has mapcount 1 but a higher refcount, so the write "
         "copies and the pipe keeps the old data (the 'last sharer writes without a fault' "
-        "claim of the seed page is wrong in both respects).")
+        "claim of the page this course grew from is wrong in both respects).")
 
 explain("04-exec", "q7", 3, "Explain: fork + exec is not free",
         "fork followed at once by exec copies no page, yet a shell with a large heap "

@@ -1,7 +1,7 @@
 """Homework 09-why-linux: mapcount vs refcount, the vmsplice leak, pins, KSM.
 
 Every answer is a fact of Linux that the model reproduces (rules="linux" is 5.19 and
-later, "linux-5.7" the mapcount rule of Linux up to 5.8), never a model convention:
+later, "linux-5.7" the mapcount rule of Linux up to 5.7), never a model convention:
 no PFN numbers, no allocator order.
 
 q1: copies when a pipe holds some of the pages (the 5.9 refcount rule, or not)

@@ -52,9 +52,10 @@ def _make_06_q2(rng):
 
 
 @declare("06-redis", "q2", points=2, kind="number", title="Scattered keys",
-          prose="**Scattered keys.** The seed page says \"5% of keys modified, 5% of pages "
-                "copied\". Check it when the modified keys are spread over the dataset. "
-                "Give a fraction between 0 and 1 (within 0.01). `hw.params` lists the keys.",
+          prose="**Scattered keys.** The page this course grew from says \"5% of keys "
+                "modified, 5% of pages copied\". Check it when the modified keys are spread "
+                "over the dataset. Give a fraction between 0 and 1 (within 0.01). "
+                "`hw.params` lists the keys.",
           prompt="The dataset is {pages} pages, {per_page} keys per page. During BGSAVE "
                  "the parent modifies {count} keys ({percent}% of them) at random places "
                  "(hw.params(...)['keys']). What fraction of the pages does it copy?",

@@ -13,27 +13,45 @@ from . import questions_course as course
 
 
 def _make_04_q1(rng):
-    return {"ram": rng.randint(20, 40), "pages": rng.randint(4, 10), "image": rng.randint(1, 5)}
+    pages = rng.randint(4, 8)
+    shell = sorted(rng.sample(range(pages), rng.randint(1, 2)))
+    child = sorted(rng.sample(range(pages), rng.randint(1, 3)))
+    return {"pages": pages, "shell": shell, "child": child}
 
 
-@declare("04-exec", "q1", points=1, kind="number", title="Frames in use after fork + exec",
-          prose="**Frames in use after fork + exec.** A shell forks and the child execs a "
-                "small program. exec drops the child's mappings and builds a fresh image.",
-          prompt="RAM has {ram} frames. A shell spawns with {pages} pages, forks, and the "
-                 "child execs a program whose image has {image_pages}. How many frames are "
-                 "in use?",
+@declare("04-exec", "q1", points=1, kind="number", title="Frames exec frees",
+          prose="**Frames exec frees.** Between fork and exec both processes may write (a "
+                "shell sets up redirections in the child). exec then drops every mapping "
+                "of the child's old memory: a frame the child was the last to map is freed, "
+                "a frame the shell still maps is not. Count only the old memory's pages (not "
+                "page tables): how many frames the new program takes depends on what it "
+                "touches, not on fork.",
+          prompt="A shell spawns with {pages} pages and forks. The shell writes {shell_vps}, "
+                 "then the child writes {child_vps}, then the child execs a program. How "
+                 "many frames does the exec free?",
           make=_make_04_q1, unit="frames",
-          words=lambda p: {"image_pages": course.pages(p["image"])},
-          hint="after exec, which frames does each process map?",
-          traps=lambda p: [(2 * p["pages"] + p["image"], "fork copied no page, and exec "
-                            "dropped the child's shares"),
-                           (p["pages"] + p["image"] + p["pages"], "fork copied no page")])
-def q1_frames_after_exec(p):
-    k = cowlab.Kernel(ram_pages=p["ram"])
+          words=lambda p: {"shell_vps": _vps(p["shell"]), "child_vps": _vps(p["child"])},
+          hint="after the writes, which frames does the child alone map?",
+          traps=lambda p: [(len(p["child"]), "the shell's write left the child the last "
+                            "sharer of the old frame"),
+                           (len(p["child"]) + len(p["shell"]), "a page both wrote counts once"),
+                           (0, "the child's own frames go with its old memory"),
+                           (p["pages"], "the shell still maps the frames it shares")])
+def q1_frames_exec_frees(p):
+    k = cowlab.Kernel(ram_pages=32)
     shell = k.spawn("shell", pages=p["pages"])
     child = k.fork(shell)
-    k.exec(child, pages=p["image"])
-    return k.ram_pages - k.free_frames()
+    for vpn in p["shell"]:
+        k.write(shell, vpn, "shell")
+    for vpn in p["child"]:
+        k.write(child, vpn, "redirect")
+    free = k.free_frames()
+    k.exec(child, pages=0)          # the old memory only: the new image faults in later
+    return k.free_frames() - free
+
+
+def _vps(vpns):
+    return f"VP{vpns[0]}" if len(vpns) == 1 else f"VPs {vpns}"
 
 
 def _make_04_q2(rng):
@@ -321,20 +339,22 @@ def _make_05_q5(rng):
             "order": rng.choice(["db first", "server first"])}
 
 
-@declare("05-overcommit", "q5", points=2, kind="number", title="Who gets OOM-killed?",
-          prose="**Who gets OOM-killed?** In mode 1 fork always succeeds; the bill comes "
+@declare("05-overcommit", "q5", points=2, kind="number", title="The OOM killer's victim",
+          prose="**The OOM killer's victim.** In mode 1 fork always succeeds; the bill comes "
                 "when the child writes. With no free frame, the OOM killer kills the process "
-                "with the highest oom_badness: RSS + swap entries + page-table pages (equal "
-                "here for a parent and its child). On a tie Linux keeps the last task of "
-                "equal score in its scan of the task list, oldest first (mm/oom_kill.c "
-                "`oom_evaluate_task`, kernel/fork.c adds each new task at the tail): the "
-                "newest process, here the one with the highest pid.",
+                "with the highest oom_badness: RSS + swap entries + page-table pages (the "
+                "page tables weigh the same here for every process). A parent and its child "
+                "may score the same: which of the two Linux then picks is the order of its "
+                "task list, not a rule to learn, so this question asks for the victim's size.",
           prompt="RAM {ram} frames, overcommit mode 1, no swap. Spawned in this order "
                  "({order}): a database with {db} pages and a server with {pages} pages. "
-                 "The server forks; the child writes all its pages, VP0 first. What is the "
-                 "pid of the first process the OOM killer kills?",
-          make=_make_05_q5, unit="pid",
-          hint="when RAM runs out, compare the RSS of every live process at that moment")
+                 "The server forks; the child writes all its pages, VP0 first. When the "
+                 "OOM killer first runs, what is the RSS, in pages, of the process it kills?",
+          make=_make_05_q5, unit="pages",
+          hint="when RAM runs out, compare the RSS of every live process at that moment: "
+               "a page still shared counts in full for each process that maps it",
+          traps=lambda p: [(p["ram"] - p["db"] - p["pages"], "that is the child's copies "
+                            "only: RSS counts its shared pages too")])
 def q5_oom_victim(p):
     k = cowlab.Kernel(ram_pages=p["ram"], overcommit_memory=1)
     if p["order"] == "db first":
@@ -344,8 +364,9 @@ def q5_oom_victim(p):
         server = k.spawn("server", pages=p["pages"])
         k.spawn("db", pages=p["db"])
     child = k.fork(server)
-    events = []
-    for vpn in range(p["pages"]):
-        if child.alive:
-            events += k.write(child, vpn, "child")
-    return next(e.pid for e in events if e.kind == "oom_kill")
+    vpn, killed = 0, []
+    while not killed:                  # the child writes VP0, VP1, ... until RAM runs out
+        rss = {q.pid: k.stats(q)["rss"] // 4 for q in k.processes if q.alive}  # kB -> pages
+        killed = [e.pid for e in k.write(child, vpn, "child") if e.kind == "oom_kill"]
+        vpn += 1
+    return rss[killed[0]]              # the victim's RSS just before it was killed

@@ -45,9 +45,10 @@ def can_reuse(rules, refs, exclusive, mapcount, anon=True):
 
     - "linux" (5.19 on; do_wp_page, wp_can_reuse_anon_folio): yes if the page is
       PageAnonExclusive, else only if its refcount is 1 (no other mapping, pin, pipe);
-    - "linux-5.7" (through 5.8; "linux-4.8" too): yes if one PTE maps it
+    - "linux-5.7" (up to 5.7; "linux-4.8" too): yes if one PTE maps it
       (page_mapcount == 1), whoever else holds a reference: the vmsplice leak,
-      CVE-2020-29374;
+      CVE-2020-29374 (the fault kept this rule through 5.8, but 5.8 and 5.7.3 made a
+      GUP reference break COW at once, 17839856fd58, which closed the leak);
     - "xv6": never; every COW write copies.
 
     Only an anonymous page is ever reused: a page-cache page of a private file mapping

@@ -8,6 +8,9 @@ are live widgets, as a student sees them), then every output is measured:
 - no drawing text under 9 px as displayed (an SVG shrunk to fit would be caught:
   the size is the font size times the scale the browser draws the SVG at);
 - no dropdown in an output shows a blank (a prediction box shows its prompt).
+
+Then every prediction of the chapter is committed, as a student would, and the same
+is measured again: what a prediction reveals (a drawing, a table) must fit too.
 """
 import json
 import re
@@ -142,10 +145,38 @@ def test_chapter_fits_a_laptop(chapter, server, browser, tmp_path_factory):
             json.dumps(found["blank"])
         if re.match(r"0[0-7]-", chapter):     # every chapter but 08 draws something
             assert found["svgs"] > 0, f"{chapter}: no drawing was measured"
+        committed = commit_every_prediction(page)
+        if not chapter.startswith("00-"):     # 01..09 each ask at least one prediction
+            assert committed > 0, f"{chapter}: no prediction to commit"
+        server.wait_idle(timeout=120)
+        page.wait_for_timeout(1000)
+        after = page.evaluate(MEASURE)
+        if after["wide"] or after["small"]:
+            shots = jlab.REPO / "artifacts"
+            shots.mkdir(exist_ok=True)
+            page.screenshot(path=str(shots / f"fit-{chapter}-committed.png"), full_page=True)
+        assert not after["wide"], f"{chapter}, predictions committed: wider than the " \
+                                  "column: " + json.dumps(after["wide"])
+        assert not after["small"], f"{chapter}, predictions committed: text under " \
+                                   f"{MIN_TEXT_PX} px: " + json.dumps(after["small"])
     finally:
         for k in server.kernels():
             server.api(f"kernels/{k['id']}", method="DELETE")
         page.close()
+
+
+def commit_every_prediction(page):
+    """Pick the first choice of every prediction box and commit; -> how many."""
+    from playwright.sync_api import expect
+    boxes = page.locator(".cowlab-prediction")
+    n = boxes.count()
+    for i in range(n):
+        p = boxes.nth(i)
+        p.scroll_into_view_if_needed()
+        p.locator("select").first.select_option(index=1)
+        p.locator("button", has_text="commit").click()
+        expect(p).to_contain_text("You predicted", timeout=60_000)
+    return n
 
 
 def test_03_lab_after_its_instructions_fits(server, browser):

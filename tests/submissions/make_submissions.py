@@ -26,7 +26,7 @@ ORPHAN_MARKS = ("4242.17", "4343.17")   # `sleep` arguments the orphan submissio
 # test batch's grader has it), so it can never touch anything else on the machine.
 BATCH_TOKEN = "COWLAB_TEST_BATCH=7c1d0a"
 PLANTED = ("cowlab/homework/_planted_by_student.py", "cowlab_planted_by_student.pth",
-           ".ipython/profile_default/startup/00-planted-by-student.py")
+           ".ipython/profile_default/startup/00-planted-by-student.py", "sitecustomize.py")
 LATE_REPORT = "/tmp/cowlab-late-writer-report"
 
 
@@ -207,6 +207,11 @@ def build(solutions, exercises):
                                         "<img src=x onerror=alert(2)>')")
     out["markup.ipynb"] = nb
 
+    # The ids a notebook comes with (the exercise's placeholder, the solution's example),
+    # never changed: refused, or every student who forgets would share one id.
+    out["default-id.ipynb"] = ex()
+    out["example-id.ipynb"] = sol()
+
     # The same id twice: both graded and flagged, not merged.
     out["twin-a.ipynb"] = set_student(sol(), "twin")
     out["twin-b.ipynb"] = set_student(ex(), "twin")
@@ -275,11 +280,12 @@ seen["found"] = FOUND'''
 
 ESCAPE = '''import glob, os, signal, site, sys, time
 ESCAPED = []
-# 1. plant code: the grader's package, a .pth in the venv, an IPython startup file
+# 1. plant code: the grader's package, a .pth in the venv, an IPython startup file,
+#    a sitecustomize.py on the path every python of the project starts with
 import cowlab
 pkg_root = os.path.dirname(os.path.dirname(cowlab.__file__))
-for where, rel in zip([pkg_root] + site.getsitepackages()[:1] + [os.path.expanduser("~")],
-                      PLANTED):
+for where, rel in zip([pkg_root] + site.getsitepackages()[:1] + [os.path.expanduser("~"),
+                                                                  pkg_root], PLANTED):
     try:
         path = os.path.join(where, rel)
         os.makedirs(os.path.dirname(path), exist_ok=True)

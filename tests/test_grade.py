@@ -43,7 +43,8 @@ def cowlab(*args, timeout=900):
 
 
 def marked_processes():
-    """pids of the `sleep` processes the orphan submission starts."""
+    """pids of the `sleep` processes the orphan submission starts, and of the escape
+    submission's late writer."""
     found = []
     for name in os.listdir("/proc"):
         if name.isdigit():
@@ -51,7 +52,7 @@ def marked_processes():
                 cmd = open(f"/proc/{name}/cmdline", "rb").read().split(b"\0")
             except OSError:
                 continue
-            if any(m.encode() in cmd for m in ms.ORPHAN_MARKS):
+            if any(m.encode() in cmd for m in (*ms.ORPHAN_MARKS, ms.LATE_MARK)):
                 found.append(int(name))
     return found
 
@@ -309,8 +310,10 @@ def test_a_student_who_hunts_the_grader_finds_and_kills_nothing(batch):
     """The escape submission looks for the grader in /proc (by a token in its
     environment), for the batch's notebooks in its command line, kills what it finds and
     leaves a process behind that writes after a delay: in its own pid namespace it sees
-    no grader, every other row is there, and the late writer dies with its sandbox."""
+    no grader, every other row is there, and the late writer dies with its sandbox (it is
+    not running when the grader exits, and never writes)."""
     assert batch["run"].returncode == 0, batch["run"].stderr[-2000:]
+    assert batch["leftovers"] == [], "a process of a submission outlived the grader"
     assert len(batch["by"]) >= len(batch["subs"]) - 4     # every submission has its rows
     time.sleep(max(0.0, batch["finished"] + 5 - time.monotonic()))
     late = Path(ms.LATE_REPORT)

@@ -28,6 +28,9 @@ BATCH_TOKEN = "COWLAB_TEST_BATCH=7c1d0a"
 PLANTED = ("cowlab/homework/_planted_by_student.py", "cowlab_planted_by_student.pth",
            ".ipython/profile_default/startup/00-planted-by-student.py", "sitecustomize.py")
 LATE_REPORT = "/tmp/cowlab-late-writer-report"
+# The escape submission's late writer runs as `sh -c ... 4545.17`: seen from outside (the
+# host sees every pid namespace), it is a process of the submission still running
+LATE_MARK = "4545.17"
 
 
 def meta(cell, key):
@@ -185,7 +188,8 @@ def build(solutions, exercises):
     # worked, q1 gets a wrong answer (so the row shows it) -- nothing is destroyed.
     nb = set_student(sol(), "escaper")
     insert_after(nb, is_setup, ESCAPE.replace("TOKEN", BATCH_TOKEN)
-                 .replace("PLANTED", repr(PLANTED)).replace("LATE", LATE_REPORT))
+                 .replace("PLANTED", repr(PLANTED)).replace("LATE", LATE_REPORT)
+                 .replace("MARK_OF_WRITER", LATE_MARK))
     first = qids[0]
     answer_cells(nb)[first].source += f"\n{first} = {first} if not ESCAPED else -1"
     out["escape.ipynb"] = nb
@@ -320,13 +324,12 @@ for pid in os.listdir("/proc"):
 if graders:
     ESCAPED.append("sees the grader")
 # 3. a late writer that outlives the grading, and 4. kill the grader
+#    (it writes after 4 s, then stays: a process of the submission, if it survives)
 if os.fork() == 0:
     os.setsid()
     if os.fork() == 0:
-        time.sleep(4)
-        with open("LATE", "w") as f:
-            f.write("I outlived the grader")
-        os._exit(0)
+        os.execvp("sh", ["sh", "-c", "sleep 4; echo I outlived the grader > LATE; sleep 600",
+                         "MARK_OF_WRITER"])
     os._exit(0)
 os.wait()
 for pid in graders:

@@ -411,13 +411,37 @@ def test_the_whole_submission_has_one_time_budget_whatever_its_cell_count(tmp_pa
     assert took < 20 * 5, took     # less than the loops' own limits, replays not counted
 
 
+STAYER = "4646.17"      # the mark of a `sleep` the looping notebook below starts
+
+
+def processes_with(arg):
+    """pids of the processes with `arg` as one of their command-line arguments."""
+    found = []
+    for name in os.listdir("/proc"):
+        try:
+            cmd = open(f"/proc/{name}/cmdline", "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if arg.encode() in cmd:
+            found.append(int(name))
+    return found
+
+
 def test_rows_are_written_as_each_notebook_finishes(tmp_path):
     """Kill the grader while it is still on a looping notebook: the rows of the notebook
-    it finished are in grades.csv already."""
+    it finished are in grades.csv already, and nothing of the looping one -- its worker,
+    its kernel, a process it started in a session of its own -- runs on."""
     import signal
+    nb = json.loads((SUBS / "loop.ipynb").read_text())
+    for cell in nb["cells"]:
+        if "while True" in "".join(cell["source"]):
+            cell["source"] = ("import subprocess\nsubprocess.Popen(['sleep', '" + STAYER
+                              + "'], start_new_session=True)\n" + "".join(cell["source"]))
+    looping = tmp_path / "loop.ipynb"
+    looping.write_text(json.dumps(nb))
     out = tmp_path / "g.csv"
     proc = subprocess.Popen([sys.executable, "-m", "cowlab", "grade",
-                             str(SUBS / f"correct-{ms.ADVERSARIAL}.ipynb"), str(SUBS / "loop.ipynb"),
+                             str(SUBS / f"correct-{ms.ADVERSARIAL}.ipynb"), str(looping),
                              "--out", str(out), "--timeout", "120", "--jobs", "1"],
                             cwd=ROOT, env=env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
@@ -425,10 +449,12 @@ def test_rows_are_written_as_each_notebook_finishes(tmp_path):
     try:
         while time.monotonic() < deadline:
             text = out.read_text() if out.exists() else ""
-            if text.count("\n") > 5:             # the header and the first notebook's rows
+            # the header and the first notebook's rows, and the loop under way
+            if text.count("\n") > 5 and processes_with(STAYER):
                 break
             time.sleep(0.5)
         assert proc.poll() is None, "the grader should still be on the loop"
+        assert processes_with(STAYER), "the looping notebook did not start its process"
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -438,16 +464,17 @@ def test_rows_are_written_as_each_notebook_finishes(tmp_path):
             for q in bank.questions(ms.ADVERSARIAL)]
     assert first == want, first
     time.sleep(2)
-    alive = []
+    alive = processes_with(STAYER)
     for name in os.listdir("/proc"):
         try:
             cmd = open(f"/proc/{name}/cmdline", "rb").read()
         except OSError:
             continue
-        if b"--worker" in cmd and str(SUBS / "loop.ipynb").encode() in cmd:
+        if b"--worker" in cmd and str(looping).encode() in cmd:
             alive.append(int(name))
-            os.kill(int(name), 9)
-    assert not alive, "the worker outlived the grader"
+    for pid in alive:
+        os.kill(pid, 9)
+    assert not alive, "a process of the looping notebook outlived the grader"
 
 
 def test_without_a_sandbox_grading_is_refused_unless_asked(tmp_path):

@@ -27,17 +27,12 @@ ASSIGNMENTS = ("01-fork", "07-code")
 BIN = Path(sys.executable).parent
 
 
-# nbgrader_config.py as the README gives it
-CONFIG = """\
-from nbgrader.converters import GenerateAssignment
-c = get_config()
-c.CourseDirectory.root = {root!r}
-c.CourseDirectory.course_id = "cowlab"
-c.ExecutePreprocessor.timeout = 300
-c.GenerateAssignment.preprocessors = (
-    ["cowlab.homework.release.StudentPlaceholder"]
-    + GenerateAssignment.class_traits()["preprocessors"].default())
-"""
+def readme_config(root):
+    """course/nbgrader_config.py exactly as the README gives it, with the course's path."""
+    text = (ROOT / "README.md").read_text()
+    block = text.split("# course/nbgrader_config.py\n", 1)[1].split("```", 1)[0]
+    assert '"/path/to/course"' in block and "StudentPlaceholder" in block, block
+    return block.replace('"/path/to/course"', repr(str(root)))
 
 
 def nbgrader(course, *args):
@@ -74,7 +69,7 @@ def partly_right(assignment):
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     course = tmp_path_factory.mktemp("course")
-    (course / "nbgrader_config.py").write_text(CONFIG.format(root=str(course)))
+    (course / "nbgrader_config.py").write_text(readme_config(course))
     students = {"ana": "correct", "bo": "blank", "cy": "partial"}
     for a in ASSIGNMENTS:
         (course / "source" / a).mkdir(parents=True)

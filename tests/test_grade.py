@@ -360,6 +360,7 @@ def test_feedback_shows_markup_as_text(batch):
     text = (batch["out"] / "feedback" / "markup.md").read_text()
     assert "<script" not in text and "<img" not in text
     assert "&lt;script&gt;" in text
+    assert "![pixel](" not in text and "pixel" in text        # a Markdown image stays text
 
 
 def test_the_same_id_twice_is_graded_twice_and_flagged(batch):

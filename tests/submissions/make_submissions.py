@@ -208,7 +208,8 @@ def build(solutions, exercises):
     out["formula-id.ipynb"] = nb
     nb = set_student(sol(), "markup")
     answer_cells(nb)[qids[1]].source = ("raise ValueError('<script>alert(1)</script>"
-                                        "<img src=x onerror=alert(2)>')")
+                                        "<img src=x onerror=alert(2)>"
+                                        "![pixel](http://evil.example/p.png)')")
     out["markup.ipynb"] = nb
 
     # The ids a notebook comes with (the exercise's placeholder, the solution's example),

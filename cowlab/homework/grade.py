@@ -298,10 +298,12 @@ def main(argv=None):
     from . import bank, feedback, plan, worker  # noqa: F401 (all we import, before any student code)
     if not args.no_sandbox:
         from . import cgroup, jail
-        why = jail.check() or cgroup.check()
+        why, fix = jail.check(), jail.FIX
+        if not why:
+            why, fix = cgroup.check(), jail.CGROUP_FIX
         if why:
             print(f"cowlab grade: cannot make a sandbox for student code: {why}.\nTo fix: "
-                  f"{jail.FIX}.", file=sys.stderr)
+                  f"{fix}.", file=sys.stderr)
             return 2
     # the directories of the batch, hidden from every student's sandbox
     args.hide = sorted({str(Path(p).resolve().parent) for p in args.submissions})

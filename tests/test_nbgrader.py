@@ -27,17 +27,12 @@ ASSIGNMENTS = ("01-fork", "07-code")
 BIN = Path(sys.executable).parent
 
 
-# nbgrader_config.py as the README gives it
-CONFIG = """\
-from nbgrader.converters import GenerateAssignment
-c = get_config()
-c.CourseDirectory.root = {root!r}
-c.CourseDirectory.course_id = "cowlab"
-c.ExecutePreprocessor.timeout = 300
-c.GenerateAssignment.preprocessors = (
-    ["cowlab.homework.release.StudentPlaceholder"]
-    + GenerateAssignment.class_traits()["preprocessors"].default())
-"""
+def readme_config(root):
+    """course/nbgrader_config.py exactly as the README gives it, with the course's path."""
+    text = (ROOT / "README.md").read_text()
+    block = text.split("# course/nbgrader_config.py\n", 1)[1].split("```", 1)[0]
+    assert '"/path/to/course"' in block and "StudentPlaceholder" in block, block
+    return block.replace('"/path/to/course"', repr(str(root)))
 
 
 def nbgrader(course, *args):
@@ -74,7 +69,7 @@ def partly_right(assignment):
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     course = tmp_path_factory.mktemp("course")
-    (course / "nbgrader_config.py").write_text(CONFIG.format(root=str(course)))
+    (course / "nbgrader_config.py").write_text(readme_config(course))
     students = {"ana": "correct", "bo": "blank", "cy": "partial"}
     for a in ASSIGNMENTS:
         (course / "source" / a).mkdir(parents=True)
@@ -86,7 +81,15 @@ def course(tmp_path_factory):
                 dest.write_text(json.dumps(partly_right(a)))
             else:
                 shutil.copy(SUBS / f"{kind}-{a}.ipynb", dest)
-    for student in students:
+    # "di" answers 01-fork right but leaves the released id: nothing, from either grader
+    nb = json.loads((SUBS / f"correct-{ASSIGNMENTS[0]}.ipynb").read_text())
+    for cell in nb["cells"]:
+        if cell["metadata"].get("cowlab", {}).get("role") == "student":
+            cell["source"] = 'STUDENT = "your-id"'
+    dest = course / "submitted" / "di" / ASSIGNMENTS[0] / f"{ASSIGNMENTS[0]}.ipynb"
+    dest.parent.mkdir(parents=True)
+    dest.write_text(json.dumps(nb))
+    for student in [*students, "di"]:
         nbgrader(course, "db", "student", "add", student)
     for a in ASSIGNMENTS:
         nbgrader(course, "generate_assignment", a, "--force")
@@ -102,6 +105,9 @@ def course(tmp_path_factory):
                         scores[(student, a, g.name[:-len("-check")])] = (g.score, g.max_score)
                     elif g.needs_manual_grade or g.cell_type == "markdown":
                         manual[(student, a, g.name)] = (g.max_score, g.needs_manual_grade)
+        default = {g.name: g.score for g in
+                   gb.find_submission_notebook(ASSIGNMENTS[0], ASSIGNMENTS[0], "di").grades
+                   if g.name.endswith("-check")}
     # the same notebooks through cowlab grade
     subs = [str(p) for p in sorted((course / "submitted").glob("*/*/*.ipynb"))]
     ids = {}
@@ -117,7 +123,7 @@ def course(tmp_path_factory):
     with open(course / "grades.csv", newline="") as f:
         rows = {(r["student"], r["assignment"], r["question"]): r for r in csv.DictReader(f)}
     return dict(course=course, scores=scores, manual=manual, rows=rows, ids=ids,
-                students=students)
+                students=students, default=default)
 
 
 def test_nbgrader_scores_equal_cowlab_grades_question_by_question(course):
@@ -155,6 +161,20 @@ def test_the_code_lab_gets_full_marks_under_nbgrader_and_partial_credit_when_par
     assert 0 < s[("cy", "07-code", "q1")][0] < 8            # some scenarios pass
     assert s[("cy", "07-code", "q2")] == (2.0, 4.0)         # two suspects of four
     assert all(v[0] == 0 for k, v in s.items() if k[0] == "bo")
+
+
+def test_the_released_id_earns_nothing_under_either_grader(course):
+    """Right answers under STUDENT = "your-id": nbgrader's checks give 0 and say to set
+    the id; `cowlab grade` refuses the notebook (its rows go under the file's name)."""
+    a = ASSIGNMENTS[0]
+    assert course["default"] and all(v == 0 for v in course["default"].values()), \
+        course["default"]
+    graded = course["course"] / "autograded" / "di" / a / f"{a}.ipynb"
+    assert "set STUDENT to your id" in graded.read_text()
+    rows = [r for k, r in course["rows"].items() if k[:2] == (a, a)]
+    assert len(rows) == len(bank.questions(a))
+    assert all(r["status"] == "invalid" and "set STUDENT to your id" in r["message"]
+               for r in rows), rows
 
 
 def test_a_released_notebook_asks_for_the_students_id(course):

@@ -69,7 +69,18 @@ class Homework:
 
     def verdict(self, qid, value, public_only=True):
         """(status, points, line) with the grader's judges: bank.judge on the answer as
-        the grader extracts it, codejudge.judge_kernel on a code answer's class."""
+        the grader extracts it, codejudge.judge_kernel on a code answer's class. An
+        answer under the placeholder id is not judged (0 points, under nbgrader too):
+        every student who forgot to set it would otherwise share one variant."""
+        status, points, line = self._verdict(qid, value, public_only)
+        from .assign import STUDENT_PLACEHOLDER
+        if self.student == STUDENT_PLACEHOLDER and status != "unanswered":
+            return "invalid", 0, (f'set STUDENT to your id (it is still "{self.student}") '
+                                  "in the first cell, then run the notebook again: your "
+                                  "numbers depend on it")
+        return status, points, line
+
+    def _verdict(self, qid, value, public_only):
         from . import bank
         try:
             q = bank.question(self.assignment, qid)

@@ -7,7 +7,8 @@ together, and `kill()` finds every one of them, wherever it re-parented.
 
 cgroup v1 (the memory, pids and cpu hierarchies under /sys/fs/cgroup/<controller>) and
 v2 (one hierarchy with memory.max, pids.max, cpu.max) are both handled; either needs the
-grader to be root (or to own a delegated subtree).
+grader to be root (or to own a delegated subtree). The tests run on v1; the v2 path has
+been read against Documentation/admin-guide/cgroup-v2.rst, not run.
 """
 import os
 import secrets
@@ -51,18 +52,55 @@ def _bases():
     return {}
 
 
+LEAF = "cowlab-grader"
+
+
 def _v2_base():
-    """v2: a parent whose subtree has memory, pids and cpu enabled. A cgroup with
-    processes cannot enable controllers for children, so the grader moves itself into
-    a leaf `cowlab-grader` first."""
-    base = os.path.join(ROOT, (_own("") or "/").lstrip("/"))
-    leaf = os.path.join(base, "cowlab-grader")
+    """v2: a parent whose subtree has memory and pids (and cpu, where it is available)
+    enabled. A cgroup with processes cannot enable controllers for its children (the
+    "no internal processes" rule), so the grader moves itself into a leaf `cowlab-grader`
+    first; its workers, born in that leaf, use the parent it set up. Where the grader's
+    cgroup holds other processes too (a login session's scope), a `cowlab` cgroup at the
+    top of the hierarchy, which holds no process, is the parent instead."""
+    here = os.path.join(ROOT, (_own("") or "/").lstrip("/")).rstrip("/")
+    if os.path.basename(here) == LEAF:          # a worker: the grader set the parent up
+        return os.path.dirname(here)
+    leaf = os.path.join(here, LEAF)
     os.makedirs(leaf, exist_ok=True)
     with open(os.path.join(leaf, "cgroup.procs"), "w") as f:
         f.write(str(os.getpid()))
-    with open(os.path.join(base, "cgroup.subtree_control"), "w") as f:
-        f.write("+memory +pids +cpu")
-    return base
+    try:
+        _enable(here)
+        return here
+    except OSError:                  # EBUSY: others live here; go back, use the top
+        with open(os.path.join(here, "cgroup.procs"), "w") as f:
+            f.write(str(os.getpid()))
+        _rmdir(leaf)
+    top = os.path.join(ROOT, "cowlab")
+    os.makedirs(top, exist_ok=True)
+    _enable(ROOT)
+    _enable(top)
+    return top
+
+
+def _enable(d):
+    """Enable memory and pids (required) and cpu (if offered) for `d`'s children."""
+    with open(os.path.join(d, "cgroup.controllers")) as f:
+        offered = f.read().split()
+    with open(os.path.join(d, "cgroup.subtree_control")) as f:
+        enabled = f.read().split()
+    want = [c for c in ("memory", "pids", "cpu") if c not in enabled
+            and (c in offered or c != "cpu")]
+    if want:         # one write: a controller not offered fails it (ENOENT), as it must
+        with open(os.path.join(d, "cgroup.subtree_control"), "w") as f:
+            f.write(" ".join("+" + c for c in want))
+
+
+def _rmdir(d):
+    try:
+        os.rmdir(d)
+    except OSError:
+        pass
 
 
 def check():
@@ -85,7 +123,7 @@ def sweep(base):
     """Remove empty `cowlab-*` cgroups older than STALE (a worker killed with its grader
     cannot remove its own); young ones may belong to a batch running now."""
     try:
-        names = [n for n in os.listdir(base) if n.startswith("cowlab-") and n != "cowlab-grader"]
+        names = [n for n in os.listdir(base) if n.startswith("cowlab-") and n != LEAF]
     except OSError:
         return
     for n in names:
@@ -127,10 +165,10 @@ class Cgroup:
     def _limit(self, memory, pids, cpu):
         if "" in self.dirs:                                   # v2
             self._write("", "memory.max", memory)
-            self._write("", "memory.swap.max", 0) if os.path.exists(
-                os.path.join(self.dirs[""], "memory.swap.max")) else None
+            for name, value in (("memory.swap.max", 0), ("cpu.max", f"{cpu[0]} {cpu[1]}")):
+                if os.path.exists(os.path.join(self.dirs[""], name)):   # no swap, no cpu
+                    self._write("", name, value)
             self._write("", "pids.max", pids)
-            self._write("", "cpu.max", f"{cpu[0]} {cpu[1]}")
             return
         self._write("memory", "memory.limit_in_bytes", memory)
         self._write("pids", "pids.max", pids)

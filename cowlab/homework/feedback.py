@@ -5,7 +5,8 @@ checks give -- never the expected answer -- and what happened to cells the grade
 had to skip (time limit, memory, a crash). File names come from the student id,
 made safe so that an id like `../../etc/x` cannot leave DIR. Everything that comes from
 a notebook (the id, messages, notes) is HTML-escaped, so a report opened in a browser or
-a Markdown viewer shows `<script>` as text instead of running it.
+a Markdown viewer shows `<script>` as text instead of running it, and a Markdown link or
+image in it stays text.
 """
 import html
 import os
@@ -33,8 +34,10 @@ def title(assignment, qid):
 
 
 def text(value):
-    """Notebook-borne text for Markdown: HTML-escaped, table bars and backticks defused."""
-    return html.escape(str(value)).replace("|", "\\|").replace("`", "&#96;")
+    """Notebook-borne text for Markdown: HTML-escaped; table bars, backticks and the
+    brackets of a link or image (`![](http://...)` would load a picture) defused."""
+    return (html.escape(str(value)).replace("|", "\\|").replace("`", "&#96;")
+            .replace("[", "&#91;").replace("]", "&#93;"))
 
 
 def section(path, rows, result):

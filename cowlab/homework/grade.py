@@ -1,7 +1,8 @@
 """`cowlab grade`: grade submitted homework notebooks into grades.csv (+ feedback).
 
     cowlab grade SUBMISSION.ipynb... --out grades.csv [--feedback DIR]
-                 [--timeout SECONDS_PER_CELL] [--memory MiB] [--jobs N]
+                 [--timeout SECONDS_PER_CELL] [--memory MiB] [--budget SECONDS]
+                 [--jobs N] [--exercises DIR] [--no-sandbox]
 
 Who trusts what. The student's notebook is untrusted code; it runs in a worker
 process (`--worker`, one per submission) that drives a fresh, limited kernel
@@ -270,7 +271,8 @@ def main(argv=None):
     ap.add_argument("--timeout", type=float, default=30, metavar="SECONDS",
                     help="time limit per cell (default 30)")
     ap.add_argument("--memory", type=int, default=2048, metavar="MiB",
-                    help="address-space limit of the student's kernel (default 2048)")
+                    help="memory of a whole submission, all its processes together (its "
+                         "cgroup), and each process's address space (default 2048)")
     ap.add_argument("--jobs", type=int, default=1, metavar="N",
                     help="notebooks graded in parallel (default 1)")
     ap.add_argument("--exercises", default=str(repo_root() / "exercises"), metavar="DIR",
@@ -296,10 +298,12 @@ def main(argv=None):
     from . import bank, feedback, plan, worker  # noqa: F401 (all we import, before any student code)
     if not args.no_sandbox:
         from . import cgroup, jail
-        why = jail.check() or cgroup.check()
+        why, fix = jail.check(), jail.FIX
+        if not why:
+            why, fix = cgroup.check(), jail.CGROUP_FIX
         if why:
             print(f"cowlab grade: cannot make a sandbox for student code: {why}.\nTo fix: "
-                  f"{jail.FIX}.", file=sys.stderr)
+                  f"{fix}.", file=sys.stderr)
             return 2
     # the directories of the batch, hidden from every student's sandbox
     args.hide = sorted({str(Path(p).resolve().parent) for p in args.submissions})

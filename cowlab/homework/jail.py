@@ -31,6 +31,12 @@ FIX = ("install bubblewrap (as root: apt-get install bubblewrap; `make` does it)
        "runs with your rights)")
 
 
+CGROUP_FIX = ("run `cowlab grade` as root: it makes a cgroup per submission to bound the "
+              "memory, processes and CPU of all its processes together (or own a delegated "
+              "cgroup subtree); or pass --no-sandbox to grade without a sandbox (unsafe: "
+              "student code then runs with your rights)")
+
+
 def bwrap():
     return shutil.which("bwrap")
 

@@ -26,8 +26,11 @@ ORPHAN_MARKS = ("4242.17", "4343.17")   # `sleep` arguments the orphan submissio
 # test batch's grader has it), so it can never touch anything else on the machine.
 BATCH_TOKEN = "COWLAB_TEST_BATCH=7c1d0a"
 PLANTED = ("cowlab/homework/_planted_by_student.py", "cowlab_planted_by_student.pth",
-           ".ipython/profile_default/startup/00-planted-by-student.py")
+           ".ipython/profile_default/startup/00-planted-by-student.py", "sitecustomize.py")
 LATE_REPORT = "/tmp/cowlab-late-writer-report"
+# The escape submission's late writer runs as `sh -c ... 4545.17`: seen from outside (the
+# host sees every pid namespace), it is a process of the submission still running
+LATE_MARK = "4545.17"
 
 
 def meta(cell, key):
@@ -185,7 +188,8 @@ def build(solutions, exercises):
     # worked, q1 gets a wrong answer (so the row shows it) -- nothing is destroyed.
     nb = set_student(sol(), "escaper")
     insert_after(nb, is_setup, ESCAPE.replace("TOKEN", BATCH_TOKEN)
-                 .replace("PLANTED", repr(PLANTED)).replace("LATE", LATE_REPORT))
+                 .replace("PLANTED", repr(PLANTED)).replace("LATE", LATE_REPORT)
+                 .replace("MARK_OF_WRITER", LATE_MARK))
     first = qids[0]
     answer_cells(nb)[first].source += f"\n{first} = {first} if not ESCAPED else -1"
     out["escape.ipynb"] = nb
@@ -204,8 +208,14 @@ def build(solutions, exercises):
     out["formula-id.ipynb"] = nb
     nb = set_student(sol(), "markup")
     answer_cells(nb)[qids[1]].source = ("raise ValueError('<script>alert(1)</script>"
-                                        "<img src=x onerror=alert(2)>')")
+                                        "<img src=x onerror=alert(2)>"
+                                        "![pixel](http://evil.example/p.png)')")
     out["markup.ipynb"] = nb
+
+    # The ids a notebook comes with (the exercise's placeholder, the solution's example),
+    # never changed: refused, or every student who forgets would share one id.
+    out["default-id.ipynb"] = ex()
+    out["example-id.ipynb"] = sol()
 
     # The same id twice: both graded and flagged, not merged.
     out["twin-a.ipynb"] = set_student(sol(), "twin")
@@ -275,11 +285,12 @@ seen["found"] = FOUND'''
 
 ESCAPE = '''import glob, os, signal, site, sys, time
 ESCAPED = []
-# 1. plant code: the grader's package, a .pth in the venv, an IPython startup file
+# 1. plant code: the grader's package, a .pth in the venv, an IPython startup file,
+#    a sitecustomize.py on the path every python of the project starts with
 import cowlab
 pkg_root = os.path.dirname(os.path.dirname(cowlab.__file__))
-for where, rel in zip([pkg_root] + site.getsitepackages()[:1] + [os.path.expanduser("~")],
-                      PLANTED):
+for where, rel in zip([pkg_root] + site.getsitepackages()[:1] + [os.path.expanduser("~"),
+                                                                  pkg_root], PLANTED):
     try:
         path = os.path.join(where, rel)
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -314,13 +325,12 @@ for pid in os.listdir("/proc"):
 if graders:
     ESCAPED.append("sees the grader")
 # 3. a late writer that outlives the grading, and 4. kill the grader
+#    (it writes after 4 s, then stays: a process of the submission, if it survives)
 if os.fork() == 0:
     os.setsid()
     if os.fork() == 0:
-        time.sleep(4)
-        with open("LATE", "w") as f:
-            f.write("I outlived the grader")
-        os._exit(0)
+        os.execvp("sh", ["sh", "-c", "sleep 4; echo I outlived the grader > LATE; sleep 600",
+                         "MARK_OF_WRITER"])
     os._exit(0)
 os.wait()
 for pid in graders:

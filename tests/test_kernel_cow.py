@@ -301,6 +301,16 @@ def test_pinning_a_shared_cow_page_unshares_it_first():
     assert e.kind == "cow_reuse" and pin.read() == [7] and k.read(p, 0) == 0
 
 
+def test_the_unshare_for_a_pin_says_the_pte_stays_read_only():
+    """The log must not tell the student the page was mapped writable when it was not."""
+    k = Kernel(ram_pages=16)
+    p = k.spawn("parent", pages=1)
+    k.fork(p)
+    k.pin(p, 0)
+    assert not k.pte(p, 0).writable
+    assert "read-only" in k.events[-1].text and "map it writable" not in k.events[-1].text
+
+
 def test_linux_5_7_has_no_early_cow_and_pins_see_the_childs_writes_bug():
     k = Kernel(ram_pages=16, rules="linux-5.7")
     p = k.spawn("parent", pages=1)

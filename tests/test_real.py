@@ -573,8 +573,9 @@ while time.time() < end:
 
 
 def test_facts_1_and_3_hold_while_another_process_reads_the_childs_smaps():
-    """A reaped child's page tables may outlive it (the reader's mmput tears them down):
-    the experiments wait for the mapcount to drop instead of measuring a copy."""
+    """A reaped child's page tables may outlive it (the reader's mmput tears them down,
+    mapcount first, the page references after): reap() waits for the child's mm to be
+    gone, so the parent's write measures the reuse, not a copy caused by the reader."""
     if needs_root(real.fork_child_exits):
         return
     reader = subprocess.Popen([sys.executable, "-c", SMAPS_READER, str(os.getpid()), "120"])

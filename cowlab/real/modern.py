@@ -106,20 +106,6 @@ def _reprotect_then_write(m, value):
     return _write_faults(m, value)
 
 
-def _torn_down(pfn, mapped=1, timeout=5.0):
-    """Wait until a reaped child's PTE on `pfn` is gone -> the mapcount then.
-
-    A reaped child's page tables go when its mm's last user does (mmput ->
-    exit_mmap): a process reading its /proc/PID/smaps or cmdline at that moment holds
-    the mm (mmget) and tears it down later, so right after the reap the frame may
-    still be mapcount 2 and the parent's write would copy. Measured on a busy machine:
-    10 of 300 runs of fact 1 while another process read the children's smaps_rollup."""
-    deadline = time.monotonic() + timeout
-    while (count := mapcount(pfn)) > mapped and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return count
-
-
 def _page(value):
     m = Mapping(1)
     m.write([0], value)
@@ -143,7 +129,6 @@ def fork_child_exits():
             during = _frame(m)
             kid.send("exit")
             kid.reap()
-        _torn_down(before["pfn"])
         after_exit = _frame(m)
         faults = _write_faults(m, 2)
         after_write = _frame(m)
@@ -174,7 +159,7 @@ def mprotect_reuse():
         with _Child(lambda link: link.send("up")) as kid:
             kid.recv()
             kid.reap()
-        count = _torn_down(pfn)
+        count = mapcount(pfn)
         once = _reprotect_then_write(m, 2)
         kept = _pfn(m) == pfn
         twice = _reprotect_then_write(m, 3)

@@ -572,7 +572,7 @@ while time.time() < end:
 """
 
 
-def test_facts_1_and_3_hold_while_another_process_reads_the_childs_smaps():
+def test_facts_1_3_and_exec_hold_while_another_process_reads_the_childs_smaps():
     """A reaped child's page tables may outlive it (the reader's mmput tears them down,
     mapcount first, the page references after): reap() waits for the child's mm to be
     gone, so the parent's write measures the reuse, not a copy caused by the reader."""
@@ -582,6 +582,7 @@ def test_facts_1_and_3_hold_while_another_process_reads_the_childs_smaps():
     try:
         fact1 = {tuple(sorted(real.fork_child_exits().facts.items())) for _ in range(100)}
         fact3 = {tuple(sorted(real.mprotect_reuse().facts.items())) for _ in range(100)}
+        execs = [real.compare("exec_vs_write", pages=16) for _ in range(40)]  # exec: the same
     finally:
         reader.kill()
         reader.wait()
@@ -592,4 +593,5 @@ def test_facts_1_and_3_hold_while_another_process_reads_the_childs_smaps():
     assert [dict(f) for f in fact3] == [{
         "never_shared_faults": 0, "once_shared_mapcount": 1, "once_shared_faults": 1,
         "once_shared_keeps_frame": True, "after_reuse_faults": 0}]
+    assert [t.summary() for t in execs if not t.ok] == []
     assert no_children_left()

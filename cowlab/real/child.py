@@ -145,6 +145,12 @@ class _Child:
     def recv(self):
         return self.link.recv()
 
+    def wait_mm_gone(self, timeout=MM_GONE_TIMEOUT):
+        """After the child exec'd: wait until its old address space is gone -> True if it is
+        (exec drops the old mm as exit does, and a /proc reader may delay it the same way)."""
+        self.mm_gone = self.watch.wait(timeout)
+        return self.mm_gone
+
     def reap(self, timeout=STEP_TIMEOUT):
         """Wait for the child (SIGKILL after timeout); -> its wait status."""
         if self.status is not None:
@@ -161,7 +167,8 @@ class _Child:
                 break
             time.sleep(0.002)
         self.status = status
-        self.mm_gone = self.watch.wait()
+        if self.mm_gone is None:
+            self.mm_gone = self.watch.wait()
         return status
 
     def __enter__(self):

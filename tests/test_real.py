@@ -595,3 +595,18 @@ def test_facts_1_3_and_exec_hold_while_another_process_reads_the_childs_smaps():
         "once_shared_keeps_frame": True, "after_reuse_faults": 0}]
     assert [t.summary() for t in execs if not t.ok] == []
     assert no_children_left()
+
+
+def test_an_experiment_runs_on_one_cpu_and_gives_every_cpu_back():
+    """Mappings pin this thread to one CPU (a COW fault drains only its own CPU's
+    LRU-add batch); closing or dropping the last one restores the affinity."""
+    before = os.sched_getaffinity(0)
+    with real.Mapping(1) as a:
+        a.write([0], 1)
+        inside = os.sched_getaffinity(0)
+        lost = real.Mapping(1)                    # never closed: dropped
+        del lost
+        assert os.sched_getaffinity(0) == inside
+    assert os.sched_getaffinity(0) == before
+    if len(before) > 1:
+        assert len(inside) == 1 and inside <= before

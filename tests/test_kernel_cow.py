@@ -301,6 +301,16 @@ def test_pinning_a_shared_cow_page_unshares_it_first():
     assert e.kind == "cow_reuse" and pin.read() == [7] and k.read(p, 0) == 0
 
 
+def test_the_unshare_for_a_pin_says_the_pte_stays_read_only():
+    """The log must not tell the student the page was mapped writable when it was not."""
+    k = Kernel(ram_pages=16)
+    p = k.spawn("parent", pages=1)
+    k.fork(p)
+    k.pin(p, 0)
+    assert not k.pte(p, 0).writable
+    assert "read-only" in k.events[-1].text and "map it writable" not in k.events[-1].text
+
+
 def test_linux_5_7_has_no_early_cow_and_pins_see_the_childs_writes_bug():
     k = Kernel(ram_pages=16, rules="linux-5.7")
     p = k.spawn("parent", pages=1)
@@ -515,3 +525,19 @@ def test_restore_undoes_pins_and_a_pipe_made_after_the_snapshot_is_refused():
         k.close(pipe)
     with pytest.raises(ValueError, match="undone"):
         pipe.read()
+
+
+def test_the_readme_contract_block_runs_as_written():
+    """README "The model in five lines" shows issue 13's calls; run them as printed:
+    Dirty COW changes the file under "linux-4.8" only."""
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("## The model in five lines")[1].split("```python")[1].split("```")[0]
+    assert "k.mapcount(" in block and "k.anon_exclusive(" in block and "k.vmsplice(" in block
+    files = {}
+    for rules in ("linux", "linux-4.8"):
+        ns = {}
+        exec(block.replace('rules="linux",', f'rules="{rules}",'), ns)
+        files[rules] = ns["k"].read_file("passwd", 0)
+        assert ns["pipe"].__class__.__name__ == "Pipe"
+    assert files == {"linux": 0, "linux-4.8": "x"}

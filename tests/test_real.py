@@ -551,3 +551,62 @@ def test_map_noreserve_is_honoured_except_in_mode_2():
         return
     assert r["probe_noreserve"]["refused"] == (mode == 2), r
     assert r["probe"]["refused"] == (mode != 1), r
+
+
+# A process that reads every child's /proc/PID/smaps_rollup as fast as it can: each
+# read holds the child's mm (mmget), so a child reaped mid-read keeps its PTEs until
+# the reader lets go, as `ps`, `top` or a monitoring agent may do on a shared machine.
+SMAPS_READER = """
+import os, sys, time
+parent, end = int(sys.argv[1]), time.time() + float(sys.argv[2])
+while time.time() < end:
+    for d in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) != parent:
+                    continue
+            with open(f"/proc/{d}/smaps_rollup") as f:
+                f.read()
+        except (OSError, ValueError, IndexError):
+            pass
+"""
+
+
+def test_facts_1_3_and_exec_hold_while_another_process_reads_the_childs_smaps():
+    """A reaped child's page tables may outlive it (the reader's mmput tears them down,
+    mapcount first, the page references after): reap() waits for the child's mm to be
+    gone, so the parent's write measures the reuse, not a copy caused by the reader."""
+    if needs_root(real.fork_child_exits):
+        return
+    reader = subprocess.Popen([sys.executable, "-c", SMAPS_READER, str(os.getpid()), "120"])
+    try:
+        fact1 = {tuple(sorted(real.fork_child_exits().facts.items())) for _ in range(100)}
+        fact3 = {tuple(sorted(real.mprotect_reuse().facts.items())) for _ in range(100)}
+        execs = [real.compare("exec_vs_write", pages=16) for _ in range(40)]  # exec: the same
+    finally:
+        reader.kill()
+        reader.wait()
+    assert [dict(f) for f in fact1] == [{
+        "child_shares_frame": True, "mapcount_after_fork": 2,
+        "mapcount_after_child_exit": 1, "write_faults": 1, "write_keeps_frame": True,
+        "exclusive_after_write_faults": 0}]
+    assert [dict(f) for f in fact3] == [{
+        "never_shared_faults": 0, "once_shared_mapcount": 1, "once_shared_faults": 1,
+        "once_shared_keeps_frame": True, "after_reuse_faults": 0}]
+    assert [t.summary() for t in execs if not t.ok] == []
+    assert no_children_left()
+
+
+def test_an_experiment_runs_on_one_cpu_and_gives_every_cpu_back():
+    """Mappings pin this thread to one CPU (a COW fault drains only its own CPU's
+    LRU-add batch); closing or dropping the last one restores the affinity."""
+    before = os.sched_getaffinity(0)
+    with real.Mapping(1) as a:
+        a.write([0], 1)
+        inside = os.sched_getaffinity(0)
+        lost = real.Mapping(1)                    # never closed: dropped
+        del lost
+        assert os.sched_getaffinity(0) == inside
+    assert os.sched_getaffinity(0) == before
+    if len(before) > 1:
+        assert len(inside) == 1 and inside <= before

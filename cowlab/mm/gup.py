@@ -166,6 +166,10 @@ class Gup:
                                      f"writable private pages or shared ones")
                 writable = pfn >= 0 and bool(p._flags[v] & F_WRITE)
                 events, done = self._handle_write(p, v, self.content(pfn) if pfn >= 0 else 0)
+                if pfn >= 0 and not writable:       # say what the unshare does to the PTE
+                    events = [e._replace(text=e.text.replace(
+                        "map it writable", "keep it read-only (an unshare for the pin)"))
+                        for e in events]
                 self.events += events
                 if not done:
                     raise OSError(12, f"pin of VP{v}: {events[-1].text if events else 'no memory'}")

@@ -184,6 +184,7 @@ def exec_vs_write(pages=64):
             except ExperimentError as e:
                 if "exited early" not in str(e):   # EOF is what exec looks like from here
                     raise
+            kid.wait_mm_gone()                     # the pre-exec mm's PTEs are gone too
             after_exec = m.smaps()
             f = measured("write", m, allp, value=2)
             pfn1 = [p.pfn for p in m.pagemap()]

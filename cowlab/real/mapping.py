@@ -26,6 +26,39 @@ def _mprotect_none(addr, length):
         raise OSError(e, f"mprotect guard page: {os.strerror(e)}")
 
 
+_ONE_CPU = {"open": 0, "saved": None}
+
+
+def _stay_on_one_cpu():
+    """While any Mapping is open, this thread (and the children it forks) runs on one CPU.
+
+    A page's first fault puts it in that CPU's LRU-add batch, which holds a reference
+    until drained; a COW fault on a non-exclusive page drains only its own CPU's batch
+    (mm/memory.c: "We cannot easily detect+handle references from remote LRU
+    pagevecs"), so a page faulted on another CPU has refcount 2 and is copied, not
+    reused. On a busy machine the scheduler moves us often enough to see it."""
+    if _ONE_CPU["open"] == 0:
+        try:
+            saved = os.sched_getaffinity(0)
+            cpu = _libc().sched_getcpu()
+            if cpu >= 0 and cpu in saved and len(saved) > 1:
+                os.sched_setaffinity(0, {cpu})
+                _ONE_CPU["saved"] = saved
+        except (OSError, AttributeError):
+            pass
+    _ONE_CPU["open"] += 1
+
+
+def _back_on_every_cpu():
+    _ONE_CPU["open"] -= 1
+    if _ONE_CPU["open"] == 0 and _ONE_CPU["saved"] is not None:
+        saved, _ONE_CPU["saved"] = _ONE_CPU["saved"], None
+        try:
+            os.sched_setaffinity(0, saved)
+        except OSError:
+            pass
+
+
 class Mapping:
     """A private anonymous mapping of `pages` pages: one VMA, one line in smaps.
 
@@ -40,6 +73,7 @@ class Mapping:
         _require_linux()
         self.pages = _check_pages("pages", pages)
         self.length = self.pages * PAGE_SIZE
+        self._one_cpu = False
         pad = HPAGE_SIZE if huge else 0
         kind = mmap.MAP_SHARED if shared else mmap.MAP_PRIVATE     # never left to default
         if fd is None:
@@ -55,6 +89,8 @@ class Mapping:
             self._mm.madvise(mmap.MADV_HUGEPAGE, off, self.length)
         _mprotect_none(self.addr + self.length, PAGE_SIZE)
         self.view = np.frombuffer(self._mm, dtype=np.uint8, count=self.length, offset=off)
+        _stay_on_one_cpu()                # before the first fault: see _stay_on_one_cpu
+        self._one_cpu = True
 
     def _offsets(self, vpns):
         vpns = np.asarray(vpns, dtype=np.intp).reshape(-1)
@@ -94,10 +130,18 @@ class Mapping:
 
     def close(self):
         self.view = None
+        if self._one_cpu:
+            self._one_cpu = False
+            _back_on_every_cpu()
         try:
             self._mm.close()
         except BufferError:            # a caller still holds a view; munmap when it goes
             pass
+
+    def __del__(self):                  # never leave this thread on one CPU
+        if getattr(self, "_one_cpu", False):
+            self._one_cpu = False
+            _back_on_every_cpu()
 
     def __enter__(self):
         return self
